@@ -1,0 +1,84 @@
+"""Where datasets live, and fetching their official files (verified by MD5) when a network exists."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CnnzooError
+from ..weights import atomic_write
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str
+    url: str
+    md5: str
+
+
+_FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+
+SOURCES: dict[str, tuple[RemoteFile, ...]] = {
+    "fashion-mnist": (
+        RemoteFile("train-images-idx3-ubyte.gz", _FASHION + "train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        RemoteFile("train-labels-idx1-ubyte.gz", _FASHION + "train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+        RemoteFile("t10k-images-idx3-ubyte.gz", _FASHION + "t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+        RemoteFile("t10k-labels-idx1-ubyte.gz", _FASHION + "t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+    ),
+    "mnist": (
+        RemoteFile("train-images-idx3-ubyte.gz", _MNIST + "train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        RemoteFile("train-labels-idx1-ubyte.gz", _MNIST + "train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+        RemoteFile("t10k-images-idx3-ubyte.gz", _MNIST + "t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+        RemoteFile("t10k-labels-idx1-ubyte.gz", _MNIST + "t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+    ),
+    "cifar10": (
+        RemoteFile("cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                   "c58f30108f718f92721af3b95e74349a"),
+    ),
+    "cifar100": (
+        RemoteFile("cifar-100-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                   "eb9058c3a382ffc7106e4002c42a8d85"),
+    ),
+}
+
+
+def data_home() -> Path:
+    """The data cache: ``$CNNZOO_DATA``, else ``$XDG_CACHE_HOME/cnnzoo/data``, else ``~/.cache/cnnzoo/data``."""
+    if env := os.environ.get("CNNZOO_DATA"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cnnzoo" / "data"
+
+
+def md5sum(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(name: str, root: Path | None = None) -> Path:
+    """Download ``name``'s official files into ``root`` (default: the data cache), verifying each MD5."""
+    if name not in SOURCES:
+        raise CnnzooError(f"no download is known for {name!r}; choose one of {', '.join(SOURCES)}")
+    folder = (root or data_home()) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for rf in SOURCES[name]:
+        target = folder / rf.name
+        if target.exists() and md5sum(target) == rf.md5:
+            continue
+        try:
+            atomic_write(target, lambda tmp, url=rf.url: urllib.request.urlretrieve(url, tmp))
+        except OSError as exc:
+            raise CnnzooError(f"cannot download {rf.url} ({exc}); put {rf.name} in {folder} by hand") from exc
+        if md5sum(target) != rf.md5:
+            target.unlink()
+            raise CnnzooError(f"{rf.name} from {rf.url} failed its checksum; try again later")
+    return folder

@@ -1,0 +1,171 @@
+"""The model registry: every architecture is built, listed and described through it.
+
+Families register thin builder functions with :func:`register_model`, each with a :class:`ModelInfo`
+that holds the paper, the default input, and the reference figures the tests check against.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from torch import nn
+
+from .errors import UnknownModelError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How inputs must be prepared for a model's pretrained weights (resize, then centre crop, then normalise)."""
+
+    resize: int
+    crop: int
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    interpolation: str = "bilinear"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about one model: its paper, its inputs and its reference figures.
+
+    ``params`` is the exact parameter count of the default configuration (``parameters()`` only, no BN
+    buffers); ``params_approx`` the paper's rounded figure where no exact reference exists. ``gmacs`` and
+    ``top1`` are reference ImageNet figures with their ``source``.
+    """
+
+    name: str
+    family: str
+    paper: str
+    arxiv: str | None
+    year: int
+    input_size: tuple[int, int, int] = (3, 224, 224)
+    min_size: int = 1
+    num_classes: int = 1000
+    params: int | None = None
+    params_approx: float | None = None
+    gmacs: float | None = None
+    top1: float | None = None
+    source: str = ""
+    ilsvrc: str | None = None
+    small_variant: str | None = None
+    torchvision: str | None = None
+    preprocessing: Preprocessing | None = None
+    notes: str = ""
+    pretrained: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str | None:
+        return f"https://arxiv.org/abs/{self.arxiv}" if self.arxiv else None
+
+
+@dataclass
+class _Entry:
+    info: ModelInfo
+    builder: Callable[..., nn.Module]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_PRETRAINED: dict[tuple[str, str], Callable[[], dict]] = {}
+_loaded = False
+
+
+def register_model(info: ModelInfo) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register ``builder`` under ``info.name``; registering a name twice is an error."""
+
+    def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if info.name in _REGISTRY:
+            raise ValueError(f"model {info.name!r} is registered twice")
+        _REGISTRY[info.name] = _Entry(info, builder)
+        return builder
+
+    return decorator
+
+
+def register_pretrained(name: str, tag: str, loader: Callable[[], dict]) -> None:
+    """Make ``create_model(name, weights=tag)`` load the state dict that ``loader()`` returns."""
+    if (name, tag) in _PRETRAINED:
+        raise ValueError(f"pretrained weights {tag!r} for {name!r} are registered twice")
+    _PRETRAINED[(name, tag)] = loader
+
+
+def _load_families() -> None:
+    """Import every module of :mod:`cnnzoo.models` once, so their builders register themselves."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from . import models
+
+    for module in pkgutil.iter_modules(models.__path__):
+        importlib.import_module(f"{models.__name__}.{module.name}")
+
+
+def _entry(name: str) -> _Entry:
+    _load_families()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else "run `cnnzoo list` to see them"
+        raise UnknownModelError(f"unknown model {name!r}: {hint}") from None
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Registered model names, sorted, optionally filtered by an fnmatch ``pattern`` (``"resnet*"``)."""
+    _load_families()
+    names = sorted(_REGISTRY)
+    return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names
+
+
+def model_info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` of a registered model."""
+    return _entry(name).info
+
+
+def pretrained_loader(name: str, tag: str) -> Callable[[], dict] | None:
+    _load_families()
+    return _PRETRAINED.get((name, tag))
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    weights: str | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model by name.
+
+    ``num_classes`` and ``in_chans`` default to the model's own (1000 classes and 3 channels for the
+    ImageNet models, 10 for the small-image ones). ``weights`` is a file (cnnzoo safetensors, a cnnzoo
+    training checkpoint, or a torchvision ``.pth`` state dict) or a registered tag such as ``"imagenet"``.
+    When ``num_classes`` differs from the weights', the head is re-initialised with a warning; with
+    ``in_chans=1`` on RGB weights the first convolution's filters are summed over colour.
+    """
+    entry = _entry(name)
+    info = entry.info
+    args: dict[str, Any] = {
+        "num_classes": info.num_classes if num_classes is None else num_classes,
+        "in_chans": info.input_size[0] if in_chans is None else in_chans,
+        **kwargs,
+    }
+    model = entry.builder(**args)
+    model.model_name = name
+    model.model_args = args
+    model.min_input_size = info.min_size
+    model.small_variant = info.small_variant
+    if weights is not None:
+        from .weights import load_weights
+
+        load_weights(model, weights)
+    return model

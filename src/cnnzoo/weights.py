@@ -1,0 +1,214 @@
+"""Weights in and out: cnnzoo safetensors files, cnnzoo training checkpoints, torchvision ``.pth`` files.
+
+Nothing is unpickled beyond tensors: safetensors files are plain data, and ``.pth`` files are read with
+``torch.load(weights_only=True)``.
+
+Key mapping: every model whose torchvision twin exists keeps torchvision's state-dict key names, so a
+torchvision file loads unchanged; a family whose keys differ (torchvision's legacy DenseNet keys, say)
+rewrites them in its ``convert_state_dict(state_dict)`` method, documented there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import WeightsError
+
+FORMAT_KEY = "cnnzoo_format"
+FORMAT_VERSION = "1"
+
+
+def atomic_write(path: str | os.PathLike, write: Any) -> None:
+    """Call ``write(tmp_path)`` and move the result over ``path`` only once it is complete and synced."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_model(model: nn.Module, path: str | os.PathLike) -> None:
+    """Save ``model`` as safetensors with its registry name and constructor arguments in the metadata."""
+    from safetensors.torch import save_file
+
+    name = getattr(model, "model_name", None)
+    if name is None:
+        raise WeightsError("only models built with cnnzoo.create_model can be saved with their name; "
+                           "use safetensors.torch.save_file for other modules")
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {FORMAT_KEY: FORMAT_VERSION, "model_name": name, "model_args": json.dumps(model.model_args)}
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
+
+
+def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a weights file into ``(state_dict, info)``; ``info`` has ``model_name``/``model_args`` if known."""
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"weights file {str(path)!r} does not exist; give a .safetensors or .pth file")
+    with open(p, "rb") as f:
+        head = f.read(8)
+    if p.suffix == ".safetensors" or _looks_like_safetensors(p, head):
+        return _read_safetensors(p)
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"cannot read {str(path)!r} as PyTorch weights ({first[:120]}); "
+                           "is it a .pth state dict or a cnnzoo checkpoint?") from exc
+    return _unwrap(obj, path)
+
+
+def _looks_like_safetensors(p: Path, head: bytes) -> bool:
+    if len(head) < 8:
+        return False
+    n = int.from_bytes(head, "little")
+    if not 2 <= n <= min(p.stat().st_size - 8, 100_000_000):
+        return False
+    with open(p, "rb") as f:
+        f.seek(8)
+        return f.read(1) == b"{"
+
+
+def _read_safetensors(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:
+        raise WeightsError(f"{str(p)!r} is not a readable safetensors file ({exc}); was it truncated?") from exc
+    info: dict[str, Any] = {}
+    if "model_name" in meta:
+        info["model_name"] = meta["model_name"]
+        info["model_args"] = json.loads(meta.get("model_args", "{}"))
+    return state, info
+
+
+def _unwrap(obj: Any, path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    info: dict[str, Any] = {}
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        info = {k: obj[k] for k in ("model_name", "model_args") if k in obj}
+        obj = obj["model"]
+    elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{str(path)!r} holds no state dict of tensors; give a model's weights file")
+    state = {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
+    return state, info
+
+
+def load_weights(model: nn.Module, weights: str | os.PathLike | dict[str, torch.Tensor]) -> None:
+    """Load weights into ``model`` (a file path, a registered tag such as ``"imagenet"``, or a state dict).
+
+    A classifier of another class count is dropped with a warning and stays freshly initialised; RGB
+    weights on a model with ``in_chans != 3`` are adapted (summed over colour for one channel, repeated
+    and rescaled otherwise). Any other mismatch raises :class:`WeightsError` naming the keys.
+    """
+    if isinstance(weights, dict):
+        state = dict(weights)
+    else:
+        from .registry import pretrained_loader
+
+        name = getattr(model, "model_name", None)
+        loader = pretrained_loader(name, str(weights)) if name else None
+        if loader is not None:
+            state = loader()
+        elif not os.path.sep in str(weights) and not Path(weights).exists() and str(weights).isidentifier():
+            raise WeightsError(f"no pretrained weights {str(weights)!r} are registered for {name or 'this model'}; "
+                               "give a weights file path instead")
+        else:
+            state, _ = read_weights(weights)
+    convert = getattr(model, "convert_state_dict", None)
+    if convert is not None:
+        state = convert(state)
+    own = model.state_dict()
+    _adapt_head(model, state, own)
+    _adapt_in_chans(model, state, own)
+    _check_fit(model, state, own)
+    model.load_state_dict(state, strict=False)
+
+
+def _adapt_head(model: nn.Module, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> None:
+    names = [getattr(model, "classifier_name", None), *getattr(model, "aux_classifier_names", ())]
+    dropped = []
+    for name in filter(None, names):
+        prefix = name + "."
+        keys = [k for k in state if k.startswith(prefix)]
+        if any(k not in own or own[k].shape != state[k].shape for k in keys):
+            for k in keys:
+                del state[k]
+            dropped.append(name)
+        elif not keys and any(k.startswith(prefix) for k in own):
+            dropped.append(name)
+    if dropped and any(k.startswith(n + ".") for n in dropped for k in own):
+        warnings.warn(f"classifier {', '.join(dropped)} does not match the weights' class count: "
+                      "re-initialised for the new classes", stacklevel=3)
+
+
+def _adapt_in_chans(model: nn.Module, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> None:
+    key = f"{getattr(model, 'first_conv', 'conv1')}.weight"
+    if key not in state or key not in own:
+        return
+    w, target = state[key], own[key].shape
+    if w.dim() != 4 or w.shape[1] == target[1] or w.shape[0] != target[0]:
+        return
+    if target[1] == 1:
+        state[key] = w.sum(dim=1, keepdim=True)
+    else:
+        reps = -(-target[1] // w.shape[1])
+        state[key] = w.repeat(1, reps, 1, 1)[:, : target[1]] * (w.shape[1] / target[1])
+
+
+def _check_fit(model: nn.Module, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> None:
+    heads = tuple(n + "." for n in (getattr(model, "classifier_name", None),
+                                    *getattr(model, "aux_classifier_names", ())) if n)
+    missing = [k for k in own if k not in state and not (heads and k.startswith(heads))]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in state
+              if k in own and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        label = getattr(model, "model_name", None) or type(model).__name__
+        parts = []
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches ({'; '.join(shapes[:3])})")
+        if missing:
+            parts.append(f"{len(missing)} missing keys ({', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:3])})")
+        raise WeightsError(f"these weights do not fit {label}: {'; '.join(parts)}; "
+                           "check the model name and its arguments")
+
+
+def load(path: str | os.PathLike, **overrides: Any) -> nn.Module:
+    """Rebuild a model from a file that names it (a cnnzoo safetensors file or checkpoint) and load its weights."""
+    from .registry import create_model
+
+    state, info = read_weights(path)
+    if "model_name" not in info:
+        raise WeightsError(f"{str(path)!r} does not say which model it holds; "
+                           "use cnnzoo.create_model(NAME, weights=PATH)")
+    args = {**info.get("model_args", {}), **overrides}
+    model = create_model(info["model_name"], **args)
+    load_weights(model, state)
+    return model

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import cnnzoo
+
+
+def test_size(name: str) -> int:
+    """A small input the model takes: its minimum where it has one, else 28 (Fashion-MNIST's size)."""
+    info = cnnzoo.model_info(name)
+    return info.min_size if info.min_size > 1 else min(28, info.input_size[1])
+
+
+test_size.__test__ = False  # a helper, not a test
+
+
+def logits_of(out) -> torch.Tensor:
+    return out.logits if isinstance(out, cnnzoo.AuxOutputs) else out
+
+
+def assert_torchvision_parity(name: str, tv_model: torch.nn.Module, tmp_path: Path, size: int | None = None,
+                              **create_kwargs) -> None:
+    """A torchvision model with random weights, saved as a .pth, loads into ours with equal outputs."""
+    torch.manual_seed(0)
+    for p in tv_model.parameters():  # random, not init-scale, so every weight matters
+        torch.nn.init.normal_(p, 0.0, 0.05)
+    for b_name, b in tv_model.named_buffers():
+        if b_name.endswith("running_mean"):
+            torch.nn.init.normal_(b, 0.0, 0.1)
+        elif b_name.endswith("running_var"):
+            torch.nn.init.uniform_(b, 0.5, 1.5)
+    path = tmp_path / f"{name}.pth"
+    torch.save(tv_model.state_dict(), path)
+    ours = cnnzoo.create_model(name, weights=str(path), **create_kwargs)
+    tv_model.eval()
+    ours.eval()
+    size = size or cnnzoo.model_info(name).input_size[1]
+    x = torch.randn(2, ours.in_chans, size, size)
+    with torch.no_grad():
+        expected, got = tv_model(x), ours(x)
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max().item() < 1e-5
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

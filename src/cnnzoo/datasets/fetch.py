@@ -38,12 +38,12 @@ SOURCES: dict[str, tuple[RemoteFile, ...]] = {
         RemoteFile("t10k-labels-idx1-ubyte.gz", _MNIST + "t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
     ),
     "cifar10": (
-        RemoteFile("cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-                   "c58f30108f718f92721af3b95e74349a"),
+        RemoteFile("cifar-10-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                   "c32a1d4ab5d03f1284b67883e8d87530"),
     ),
     "cifar100": (
-        RemoteFile("cifar-100-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-                   "eb9058c3a382ffc7106e4002c42a8d85"),
+        RemoteFile("cifar-100-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+                   "03b5dce01913d631647c71ecec9e9cb8"),
     ),
 }
 

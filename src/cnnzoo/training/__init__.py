@@ -1,0 +1,1 @@
+"""Training with the papers' recipes: configs, batched augmentation, the trainer, evaluation."""

@@ -1,0 +1,34 @@
+"""Training checkpoints: everything needed to continue a run bit for bit, written atomically.
+
+A checkpoint is a ``torch.save`` dict of tensors and plain values only, so it loads with
+``weights_only=True``; ``cnnzoo.load`` and ``create_model(weights=...)`` read its ``model`` entry.
+Weights are saved from the unwrapped model (no ``module.`` or ``_orig_mod.`` prefixes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CnnzooError
+from ..weights import atomic_write
+
+FORMAT = "cnnzoo-checkpoint/1"
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CnnzooError(f"no checkpoint at {path}; start a run without --resume, or give the run's --out")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CnnzooError(f"cannot read checkpoint {path} ({type(exc).__name__}); is it complete?") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CnnzooError(f"{path} is not a cnnzoo training checkpoint")
+    return ckpt

@@ -1,0 +1,93 @@
+"""A run's settings: one typed config, layered recipe → file (TOML) → command-line flags.
+
+The resolved config is printed at start and saved with the run and in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import CnnzooError
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on. ``None`` means "the recipe's / model's default"."""
+
+    model: str = "lenet5"
+    data: str = "fashion-mnist"
+    data_root: str | None = None
+    recipe: str | None = None
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    # plateau: /gamma when val accuracy stalls `patience` epochs; multistep: at `milestones` (fractions of
+    # the run); exponential: x gamma every `step_epochs`; cosine / onecycle: per step, after warm-up.
+    schedule: str = "plateau"
+    gamma: float = 0.1
+    patience: int = 2
+    milestones: tuple[float, ...] = (0.5, 0.75)
+    step_epochs: int = 8
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    aux_weight: float = 0.3
+    augment: tuple[str, ...] = ("crop", "flip")
+    val_size: int = 5000
+    small_input: str = "variant"  # variant: the model's small-image variant; upsample: resize the data
+    image_size: int | None = None  # target side; None: what the model needs
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | off
+    channels_last: bool = False
+    compile: bool = False
+    clip_grad: float | None = None
+    ema: float | None = None  # EMA decay, e.g. 0.999
+    limit_train: int | None = None  # use only the first N training images (smoke tests)
+    out: str | None = None
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name: f for f in fields(cls)}
+        unknown = [k for k in d if k not in known]
+        if unknown:
+            raise CnnzooError(f"unknown setting(s) {', '.join(unknown)}; see `cnnzoo train --help`")
+        values = {k: tuple(v) if isinstance(v, list) and k in ("augment", "milestones") else v for k, v in d.items()}
+        return cls(**values)
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Settings from a TOML file (or YAML when PyYAML is installed)."""
+    p = Path(path)
+    if not p.is_file():
+        raise CnnzooError(f"config file {p} does not exist")
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise CnnzooError("reading YAML needs PyYAML (pip install pyyaml); or write the config as TOML") from None
+            data = yaml.safe_load(p.read_text()) or {}
+        else:
+            data = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise CnnzooError(f"cannot parse {p}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CnnzooError(f"{p} must hold a table of settings")
+    return data

@@ -1,0 +1,64 @@
+"""The papers' training recipes, each a set of :class:`TrainConfig` overrides.
+
+Sources are in ``shared/REFERENCE.md``; where a paper is silent (GoogLeNet's base learning rate) the
+choice is marked. Schedules that the papers ran for 60–300 epochs keep their shape at any ``--epochs``:
+milestones are fractions of the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import CnnzooError
+from ..registry import model_info
+
+RECIPES: dict[str, dict[str, Any]] = {
+    # Krizhevsky et al. 2012: SGD 0.9, lr 1e-2 /10 on plateau, wd 5e-4, batch 128, crops + flips + PCA noise.
+    "alexnet2012": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=128,
+                        schedule="plateau", gamma=0.1, patience=2, augment=("crop", "flip", "pca")),
+    # Simonyan & Zisserman 2014: as AlexNet with batch 256; scale jittering ~ random-resized crops.
+    "vgg2014": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=256,
+                    schedule="plateau", gamma=0.1, patience=2, augment=("crop", "flip")),
+    # Szegedy et al. 2014: SGD 0.9, lr x0.96 every 8 epochs, aux losses x0.3, photometric distortions.
+    # The paper gives no base lr or weight decay: 0.01 and 2e-4 (Caffe's reproduction) are ours.
+    "googlenet2014": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=2e-4, batch_size=128,
+                          schedule="exponential", gamma=0.96, step_epochs=8, aux_weight=0.3,
+                          augment=("crop", "flip", "jitter")),
+    # He et al. 2015 (ImageNet): SGD 0.9, lr 0.1 /10 on plateau, wd 1e-4, batch 256, no dropout.
+    "resnet2015": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, batch_size=256,
+                       schedule="plateau", gamma=0.1, patience=2, augment=("crop", "flip")),
+    # He et al. 2015 §4.2 (CIFAR): lr 0.1, /10 at 32k and 48k of 64k iterations, batch 128, pad-4 crops.
+    "resnet2015-cifar": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128,
+                             schedule="multistep", gamma=0.1, milestones=(0.5, 0.75), augment=("crop", "flip")),
+    # Huang et al. 2016: Nesterov 0.9, lr 0.1 /10 at 50% and 75%, wd 1e-4, batch 64.
+    "densenet2016": dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4, batch_size=64,
+                         schedule="multistep", gamma=0.1, milestones=(0.5, 0.75), augment=("crop", "flip")),
+    # Shortest time to a good accuracy: one-cycle, label smoothing, Nesterov, big batches.
+    "fast": dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4, batch_size=256,
+                 schedule="onecycle", label_smoothing=0.1, warmup_epochs=0.3, augment=("crop", "flip")),
+}
+
+_BY_FAMILY = {
+    "alexnet": "alexnet2012", "zfnet": "alexnet2012", "lenet": "fast", "vgg": "vgg2014", "nin": "alexnet2012",
+    "googlenet": "googlenet2014", "inception": "googlenet2014", "resnet": "resnet2015",
+    "preact_resnet": "resnet2015-cifar", "wide_resnet": "resnet2015-cifar", "resnext": "resnet2015",
+    "densenet": "densenet2016",
+}
+
+
+def default_recipe(model: str) -> str:
+    """The recipe a model trains with unless told otherwise: its paper's, else ``fast``.
+
+    CIFAR-style ResNets follow the paper's CIFAR schedule.
+    """
+    info = model_info(model)
+    recipe = _BY_FAMILY.get(info.family, "fast")
+    if recipe == "resnet2015" and info.input_size[1] <= 64:
+        recipe = "resnet2015-cifar"
+    return recipe
+
+
+def recipe_overrides(name: str) -> dict[str, Any]:
+    if name not in RECIPES:
+        raise CnnzooError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
+    return dict(RECIPES[name])

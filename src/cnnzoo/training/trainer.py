@@ -185,6 +185,8 @@ def batches(indices: Tensor, batch_size: int, g: torch.Generator, dist: Dist) ->
     order = indices[torch.randperm(len(indices), generator=g, device=g.device).to(indices.device)]
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
+        if len(batch) < dist.world:  # too few to give every process a sample: skipped by all alike
+            break
         per = math.ceil(len(batch) / dist.world)
         yield batch, slice(dist.rank * per, (dist.rank + 1) * per)
 

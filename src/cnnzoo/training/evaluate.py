@@ -1,0 +1,49 @@
+"""Evaluating checkpoints on a test set, alone and as an ensemble (averaged softmax: AlexNet's lesson)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..datasets.readers import load_dataset
+from ..errors import CnnzooError
+from ..registry import create_model
+from .augment import BatchPipeline
+from .checkpoint import load_checkpoint
+from .trainer import metrics_from_probs, pick_device, predict
+
+
+def load_trained(path: Path, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A model and its checkpoint (for the data pipeline and config) from a cnnzoo training checkpoint."""
+    ckpt = load_checkpoint(path)
+    model = create_model(ckpt["model_name"], **ckpt["model_args"])
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt
+
+
+def evaluate_checkpoints(paths: list[Path], data: str | None = None, data_root: str | None = None,
+                         tta: str | None = None, batch_size: int = 512, device: str = "auto") -> list[dict[str, Any]]:
+    """Top-1/top-5 of each checkpoint on the test set; with several, a last row for their ensemble."""
+    dev = pick_device(device)
+    loaded = [load_trained(p, dev) for p in paths]
+    names = {ck["config"]["data"] for _, ck in loaded}
+    spec = data or (names.pop() if len(names) == 1 else None)
+    if spec is None:
+        raise CnnzooError("these checkpoints were trained on different datasets; say which with --data")
+    dataset = load_dataset(spec, data_root or loaded[0][1]["config"].get("data_root"))
+    images, labels = dataset.test_images.to(dev), dataset.test_labels.to(dev)
+    results, all_probs = [], []
+    for path, (model, ck) in zip(paths, loaded):
+        if model.num_classes != dataset.num_classes:
+            raise CnnzooError(f"{path} predicts {model.num_classes} classes but {spec} has {dataset.num_classes}")
+        p = ck["pipeline"]
+        pipeline = BatchPipeline(tuple(p["mean"]), tuple(p["std"]), p["size"], p["fit"])
+        probs = predict(model, images, pipeline, batch_size, tta)
+        all_probs.append(probs)
+        results.append({"name": str(path), **metrics_from_probs(probs, labels, dataset.num_classes)})
+    if len(all_probs) > 1:
+        ens = torch.stack(all_probs).mean(0)
+        results.append({"name": f"ensemble of {len(all_probs)}", **metrics_from_probs(ens, labels, dataset.num_classes)})
+    return results

@@ -1,0 +1,79 @@
+"""Small datasets written in the official formats, for tests (learnable: each class has its own pattern)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+
+def class_images(n: int, classes: int, side: int, channels: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n).astype(np.uint8)
+    images = rng.integers(0, 60, (n, channels, side, side)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        row = 2 + (int(c) * (side - 6)) // max(1, classes - 1)
+        images[i, :, row:row + 3, :] = 230
+    return images, labels
+
+
+def _idx(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.tobytes()
+
+
+def write_idx_dataset(folder: Path, n_train: int = 400, n_test: int = 100, gz: bool = True, seed: int = 0) -> Path:
+    """MNIST-format files: train-images-idx3-ubyte(.gz) etc."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n, s in (("train", n_train, seed), ("t10k", n_test, seed + 1)):
+        x, y = class_images(n, 10, 28, 1, s)
+        for kind, arr in (("images-idx3-ubyte", x[:, 0]), ("labels-idx1-ubyte", y)):
+            data = _idx(arr)
+            name = f"{prefix}-{kind}" + (".gz" if gz else "")
+            (folder / name).write_bytes(gzip.compress(data) if gz else data)
+    return folder
+
+
+def write_cifar_binary(path: Path, hundred: bool = False, n_train: int = 50, n_test: int = 20) -> Path:
+    """An archive in the layout of cifar-10-binary.tar.gz / cifar-100-binary.tar.gz."""
+    classes = 100 if hundred else 10
+    members: dict[str, bytes] = {}
+
+    def records(n: int, seed: int) -> bytes:
+        x, y = class_images(n, classes, 32, 3, seed)
+        label_bytes = [np.stack([y // 5, y], 1)] if hundred else [y[:, None]]
+        return np.concatenate([*label_bytes, x.reshape(n, -1)], axis=1).astype(np.uint8).tobytes()
+
+    if hundred:
+        root = "cifar-100-binary"
+        members[f"{root}/train.bin"] = records(n_train, 0)
+        members[f"{root}/test.bin"] = records(n_test, 1)
+        members[f"{root}/fine_label_names.txt"] = "\n".join(f"class{i}" for i in range(100)).encode()
+    else:
+        root = "cifar-10-batches-bin"
+        for i in range(1, 6):
+            members[f"{root}/data_batch_{i}.bin"] = records(n_train // 5, i)
+        members[f"{root}/test_batch.bin"] = records(n_test, 9)
+        members[f"{root}/batches.meta.txt"] = "\n".join(
+            ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]).encode() + b"\n\n"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def write_image_folder(folder: Path, per_class: int = 6, classes: tuple[str, ...] = ("cat", "dog", "owl")) -> Path:
+    from PIL import Image
+
+    for c, name in enumerate(classes):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        x, _ = class_images(per_class, len(classes), 40, 3, c)
+        for i in range(per_class):
+            fmt = ("png", "jpeg", "bmp")[i % 3]
+            Image.fromarray(x[i].transpose(1, 2, 0)).save(folder / name / f"{i}.{fmt}", format=fmt.upper())
+    return folder

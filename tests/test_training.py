@@ -1,0 +1,214 @@
+"""The trainer: recipes, determinism, exact resume after kill -9, NaN handling, atomic checkpoints, DDP, eval."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnnzoo.cli import main
+from cnnzoo.errors import CnnzooError
+from cnnzoo.training import trainer
+from cnnzoo.training.checkpoint import load_checkpoint, save_checkpoint
+from cnnzoo.training.config import TrainConfig
+from cnnzoo.training.evaluate import evaluate_checkpoints
+from cnnzoo.training.fit import fit
+from cnnzoo.training.recipes import RECIPES, default_recipe, recipe_overrides
+from datagen import write_idx_dataset
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return write_idx_dataset(tmp_path_factory.mktemp("mnist"), n_train=360, n_test=100)
+
+
+def tiny_cfg(root: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(model="lenet5", data="mnist", data_root=str(root), epochs=3, batch_size=40, lr=0.05,
+                val_size=60, schedule="constant", augment=("flip",), out=str(out), progress=False,
+                model_kwargs={"act": "relu", "pool": "max"})
+    return TrainConfig(**{**base, **kw})
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def test_recipes_resolve_to_their_papers_optimiser_and_schedule():
+    model = torch.nn.Linear(2, 2)
+    expect = {
+        "alexnet2012": (0.01, 0.9, 5e-4, False, torch.optim.lr_scheduler.ReduceLROnPlateau, 128),
+        "vgg2014": (0.01, 0.9, 5e-4, False, torch.optim.lr_scheduler.ReduceLROnPlateau, 256),
+        "googlenet2014": (0.01, 0.9, 2e-4, False, torch.optim.lr_scheduler.LambdaLR, 128),
+        "resnet2015": (0.1, 0.9, 1e-4, False, torch.optim.lr_scheduler.ReduceLROnPlateau, 256),
+        "resnet2015-cifar": (0.1, 0.9, 1e-4, False, torch.optim.lr_scheduler.LambdaLR, 128),
+        "densenet2016": (0.1, 0.9, 1e-4, True, torch.optim.lr_scheduler.LambdaLR, 64),
+        "fast": (0.2, 0.9, 5e-4, True, torch.optim.lr_scheduler.LambdaLR, 256),
+    }
+    assert set(expect) == set(RECIPES)
+    for name, (lr, mom, wd, nesterov, sched_type, batch) in expect.items():
+        cfg = TrainConfig(**recipe_overrides(name), epochs=100)
+        opt = trainer.build_optimizer(cfg, model)
+        group = opt.param_groups[0]
+        assert isinstance(opt, torch.optim.SGD)
+        assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]) == (lr, mom, wd, nesterov)
+        assert isinstance(trainer.build_scheduler(cfg, opt, 10), sched_type)
+        assert cfg.batch_size == batch
+    assert RECIPES["googlenet2014"]["aux_weight"] == 0.3
+    assert "pca" in RECIPES["alexnet2012"]["augment"]
+
+
+def test_schedules_follow_their_rules():
+    steps = 10
+    f = trainer.lr_factor(TrainConfig(**recipe_overrides("resnet2015-cifar"), epochs=100), steps)
+    assert f(0) == 1.0 and f(499) == 1.0 and f(500) == pytest.approx(0.1) and f(750) == pytest.approx(0.01)
+    f = trainer.lr_factor(TrainConfig(**recipe_overrides("googlenet2014"), epochs=100), steps)
+    assert f(79) == 1.0 and f(80) == pytest.approx(0.96) and f(160) == pytest.approx(0.96 ** 2)
+    f = trainer.lr_factor(TrainConfig(**recipe_overrides("fast"), epochs=10), steps)
+    assert f(0) == pytest.approx(1 / 3) and f(2) == pytest.approx(1.0) and f(99) == pytest.approx(1 / 97)
+
+
+def test_default_recipes_by_family():
+    assert default_recipe("vgg16") == "vgg2014"
+    assert default_recipe("lenet5") == "fast"
+
+
+def test_same_seed_same_metrics(tiny, tmp_path):
+    a = fit(tiny_cfg(tiny, tmp_path / "a", epochs=2), log=lambda *a: None)
+    b = fit(tiny_cfg(tiny, tmp_path / "b", epochs=2), log=lambda *a: None)
+    assert a["test_top1"] == b["test_top1"] and a["test_loss"] == b["test_loss"]
+    wa, wb = weights(tmp_path / "a" / "last.pt"), weights(tmp_path / "b" / "last.pt")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a["test_top1"] > 0.3  # it learns the generated patterns
+    for name in ("metrics.csv", "report.json", "curves.png", "confusion.png", "best.pt", "config.json"):
+        assert (tmp_path / "a" / name).is_file()
+    assert list((tmp_path / "a" / "tensorboard").iterdir())
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert len(report["confusion"]) == 10 and sum(map(sum, report["confusion"])) == 100
+
+
+def _cli(root: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "cnnzoo", "train", "lenet5", "--data", "mnist", "--data-root", str(root),
+            "--epochs", "4", "--batch-size", "40", "--lr", "0.05", "--val-size", "60", "--schedule", "constant",
+            "--out", str(out), "--no-progress", "--model-arg", "act='relu'", "--recipe", "fast", "--augment", "flip", *extra]
+
+
+def test_resume_after_kill_9_reaches_the_same_weights(tiny, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(_cli(tiny, tmp_path / "whole"), check=True, env=env, capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(tiny, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (killed / "last.pt").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (killed / "last.pt").exists()
+    done_epoch = load_checkpoint(killed / "last.pt")["epoch"]
+    subprocess.run(_cli(tiny, killed, "--resume"), check=True, env=env, capture_output=True)
+    whole, resumed = weights(tmp_path / "whole" / "last.pt"), weights(killed / "last.pt")
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole), f"resumed after epoch {done_epoch}"
+    a = json.loads((tmp_path / "whole" / "report.json").read_text())
+    b = json.loads((killed / "report.json").read_text())
+    assert a["test_top1"] == b["test_top1"] and a["confusion"] == b["confusion"]
+    assert (killed / "metrics.csv").read_text().count("\n") == 5  # header + 4 epochs, no duplicates
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    fit(tiny_cfg(tiny, out, epochs=1), log=lambda *a: None)
+    good = weights(out / "last.pt")
+    real = trainer.loss_fn
+
+    def poisoned(cfg):
+        compute = real(cfg)
+
+        def f(o, y):
+            loss, logits = compute(o, y)
+            return loss * float("nan"), logits
+        return f
+
+    monkeypatch.setattr(trainer, "loss_fn", poisoned)
+    with pytest.raises(trainer.TrainingDiverged, match="epoch 2, step 1"):
+        fit(tiny_cfg(tiny, out, epochs=2), resume=True, log=lambda *a: None)
+    kept = weights(out / "last.pt")
+    assert all(torch.equal(good[k], kept[k]) for k in good)
+
+
+def test_interrupted_checkpoint_write_leaves_the_previous_one(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"epoch": 1, "model": {"w": torch.ones(3)}})
+
+    def dies_midway(obj, f, *a, **k):
+        Path(f).write_bytes(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"epoch": 2, "model": {"w": torch.zeros(3)}})
+    monkeypatch.undo()
+    ckpt = load_checkpoint(path)
+    assert ckpt["epoch"] == 1 and torch.equal(ckpt["model"]["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_two_process_torchrun_equals_one_process(tiny, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["--epochs", "2", "--augment", "crop,flip"]
+    single = _cli(tiny, tmp_path / "one", *args)
+    subprocess.run(single, check=True, env=env, capture_output=True)
+    dist = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+            "-m", "cnnzoo", *_cli(tiny, tmp_path / "two", *args)[3:]]
+    res = subprocess.run(dist, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    a, b = weights(tmp_path / "one" / "last.pt"), weights(tmp_path / "two" / "last.pt")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5, rtol=1e-4) for k in a)
+    assert "2 processes" in res.stdout
+
+
+def test_eval_reports_each_checkpoint_and_their_ensemble(tiny, tmp_path, capsys):
+    for seed in (0, 1):
+        fit(tiny_cfg(tiny, tmp_path / f"s{seed}", epochs=1, seed=seed), log=lambda *a: None)
+    paths = [tmp_path / "s0" / "best.pt", tmp_path / "s1" / "best.pt"]
+    rows = evaluate_checkpoints(paths, tta="flip")
+    assert len(rows) == 3 and rows[2]["name"] == "ensemble of 2"
+    assert all(0.0 <= r["top1"] <= 1.0 for r in rows)
+    assert main(["eval", *map(str, paths)]) == 0
+    assert "ensemble of 2" in capsys.readouterr().out
+
+
+def test_user_errors_are_one_line_and_exit_2(tiny, tmp_path, capsys):
+    cases = [
+        (["train", "lenet55"], "did you mean lenet5"),
+        (["train", "lenet5", "--data", "folder:/nonexistent"], "does not exist"),
+        (["train", "lenet5", "--data", "mnist", "--data-root", str(tiny), "--schedule", "sometimes"], "unknown schedule"),
+        (["train", "lenet5", "--recipe", "bogus"], "unknown recipe"),
+        (["train", "lenet5", "--resume", "--out", str(tmp_path / "none")], "no checkpoint"),
+        (["eval", str(tmp_path / "missing.pt")], "no checkpoint"),
+        (["train", "lenet5", "--config", str(tmp_path / "missing.toml")], "does not exist"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_config_file_layers_under_flags(tiny, tmp_path):
+    from cnnzoo.cli import build_parser
+    from cnnzoo.commands.train import resolve_config
+
+    conf = tmp_path / "run.toml"
+    conf.write_text('recipe = "resnet2015-cifar"\nepochs = 7\nbatch_size = 32\naugment = ["flip"]\n')
+    args = build_parser().parse_args(["train", "lenet5", "--config", str(conf), "--batch-size", "16"])
+    cfg = resolve_config(args)
+    assert (cfg.recipe, cfg.epochs, cfg.batch_size, cfg.augment, cfg.lr) == ("resnet2015-cifar", 7, 16, ("flip",), 0.1)
+    conf.write_text("epochs = 3\nwarp_speed = 9\n")
+    args = build_parser().parse_args(["train", "lenet5", "--config", str(conf)])
+    with pytest.raises(CnnzooError, match="unknown setting.*warp_speed"):
+        resolve_config(args)

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                            help=f"(default {default})")
         elif kind is tuple:
-            p.add_argument(flag, type=_csv(float if f.name == "milestones" else str), default=argparse.SUPPRESS,
+            p.add_argument(flag, type=_csv({"milestones": float, "classes": int}.get(f.name, str)), default=argparse.SUPPRESS,
                            metavar="A,B", help=f"comma-separated (default {','.join(map(str, default)) or 'none'})")
         else:
             p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"(default {default})")

@@ -41,7 +41,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     aux_weight: float = 0.3
     augment: tuple[str, ...] = ("crop", "flip")
-    val_size: int = 5000
+    val_size: int = 5000  # held out of the training set for validation (at most a fifth of it)
     small_input: str = "variant"  # variant: the model's small-image variant; upsample: resize the data
     image_size: int | None = None  # target side; None: what the model needs
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -53,6 +53,16 @@ class TrainConfig:
     clip_grad: float | None = None
     ema: float | None = None  # EMA decay, e.g. 0.999
     limit_train: int | None = None  # use only the first N training images (smoke tests)
+    # Transfer learning (see cnnzoo.training.transfer).
+    weights: str | None = None  # pretrained weights: a file or a registered tag such as "imagenet"
+    strategy: str | None = None  # linear | top:K | full | auto; None trains everything at one rate
+    reinit: bool = False  # top:K: re-initialise the retrained stages
+    lr_spread: float = 10.0  # full: the stem's rate is lr / lr_spread, geometric up to the classifier
+    head_epochs: int = 0  # full: classifier-only epochs before unfreezing
+    bn: str = "frozen"  # frozen: BN of frozen stages keeps its statistics; train: updates them
+    similar: bool | None = None  # auto: stated similarity to the pretraining data; None measures it
+    classes: tuple[int, ...] = ()  # keep only these classes of the dataset, relabelled 0..n-1
+    limit_per_class: int | None = None  # keep this many training images per class (seeded)
     out: str | None = None
     progress: bool = True
 
@@ -65,11 +75,14 @@ class TrainConfig:
         unknown = [k for k in d if k not in known]
         if unknown:
             raise CnnzooError(f"unknown setting(s) {', '.join(unknown)}; see `cnnzoo train --help`")
-        values = {k: tuple(v) if isinstance(v, list) and k in ("augment", "milestones") else v for k, v in d.items()}
+        values = {k: tuple(v) if isinstance(v, list) and k in _TUPLES else v for k, v in d.items()}
         return cls(**values)
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+_TUPLES = ("augment", "milestones", "classes")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

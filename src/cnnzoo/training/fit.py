@@ -12,11 +12,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..datasets.readers import load_dataset
+from ..datasets.readers import ImageDataset, load_dataset
 from ..errors import CnnzooError
 from ..registry import create_model
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .augment import BatchPipeline
+from .transfer import (SIMILAR_CONFIDENCE, choose_strategy, measure_similarity, parameter_groups, parse_strategy,
+                       reinit, set_frozen, trainable_groups)
 from .outputs import TensorBoard, plot_confusion, plot_curves, write_json, write_metrics_csv
 from .trainer import (Dist, build_optimizer, build_scheduler, metrics_from_probs, pick_device, predict,
                       resolve_model, split_validation, train_one_epoch)
@@ -39,23 +42,18 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
-    data = load_dataset(cfg.data, cfg.data_root)
-    if cfg.limit_train:
-        data.train_images, data.train_labels = data.train_images[:cfg.limit_train], data.train_labels[:cfg.limit_train]
-    name, pipeline = resolve_model(cfg, data)
-    train_idx, val_idx = split_validation(len(data.train_labels), min(cfg.val_size, len(data.train_labels) - 1), cfg.seed)
+    data = prepare_data(cfg)
+    model, name, pipeline, groups, cfg = build_model(cfg, data, device, say, fresh=ckpt is None)
+    # The validation split is at most a fifth of the training set, so small datasets keep most for training.
+    n_train = len(data.train_labels)
+    train_idx, val_idx = split_validation(n_train, min(cfg.val_size, n_train // 5), cfg.seed)
     data.train_images, data.train_labels = data.train_images.to(device), data.train_labels.to(device)
-
-    model = create_model(name, num_classes=data.num_classes, in_chans=data.image_shape[0], **cfg.model_kwargs)
-    model.to(device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
     say(f"cnnzoo train: {name} on {cfg.data} ({len(train_idx)} train / {len(val_idx)} validation / "
         f"{len(data.test_labels)} test), device {device}" + (f", {dist.world} processes" if dist.world > 1 else ""))
     say("config: " + " ".join(f"{k}={v}" for k, v in cfg.to_dict().items() if k != "progress"))
 
     steps_per_epoch = -(-len(train_idx) // cfg.batch_size)
-    optimizer = build_optimizer(cfg, model)
+    optimizer = build_optimizer(cfg, model, groups)
     scheduler = build_scheduler(cfg, optimizer, steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type) if cfg.amp == "fp16" else None
     ema = None
@@ -95,7 +93,9 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
             progress.start()
         for epoch in range(start_epoch, cfg.epochs + 1):
             t0 = time.perf_counter()
-            row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
+            if groups is not None:
+                set_frozen(groups, trainable_at(cfg, groups, epoch), cfg.bn)
+            row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[-1]["lr"]}
             row |= train_one_epoch(train_model, data, train_idx, pipeline, optimizer, scheduler, cfg, g, device,
                                    dist, epoch, ema, scaler, progress)
             judged = ema.module if ema is not None else model
@@ -161,6 +161,123 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
         say(f"report: {out / 'report.json'}  plots: {out / 'curves.png'}, {out / 'confusion.png'}  "
             f"weights: {out / 'best.pt'}")
     return report
+
+
+def prepare_data(cfg: TrainConfig) -> ImageDataset:
+    """The dataset, restricted to ``cfg.classes`` (relabelled) and ``cfg.limit_per_class`` images per class."""
+    data = load_dataset(cfg.data, cfg.data_root)
+    if cfg.classes:
+        bad = [c for c in cfg.classes if not 0 <= c < data.num_classes]
+        if bad:
+            raise CnnzooError(f"--classes {bad[0]} is not a class of {cfg.data} (0..{data.num_classes - 1})")
+        remap = torch.full((data.num_classes,), -1, dtype=torch.int64)
+        remap[list(cfg.classes)] = torch.arange(len(cfg.classes))
+        for split in ("train", "test"):
+            images, labels = getattr(data, f"{split}_images"), getattr(data, f"{split}_labels")
+            keep = remap[labels] >= 0
+            setattr(data, f"{split}_images", images[keep])
+            setattr(data, f"{split}_labels", remap[labels[keep]])
+        data.classes = tuple(data.classes[c] for c in cfg.classes)
+    if cfg.limit_per_class:
+        g = torch.Generator().manual_seed(cfg.seed)
+        keep = torch.cat([idx[torch.randperm(len(idx), generator=g)[:cfg.limit_per_class]]
+                          for idx in (torch.nonzero(data.train_labels == c).flatten() for c in range(data.num_classes))])
+        keep = keep.sort().values
+        data.train_images, data.train_labels = data.train_images[keep], data.train_labels[keep]
+    if cfg.limit_train:
+        data.train_images, data.train_labels = data.train_images[:cfg.limit_train], data.train_labels[:cfg.limit_train]
+    return data
+
+
+def build_model(cfg: TrainConfig, data: ImageDataset, device: torch.device, say: Any, fresh: bool = True):
+    """The model, its batch pipeline and (for transfer learning) its parameter groups.
+
+    Without ``cfg.weights`` the model (or its small-image variant) is built fresh. With weights, the
+    pretrained model is loaded with the first convolution adapted to the data's channels, the data is
+    shaped as the weights expect (their resize and normalisation), ``auto`` resolves to a concrete
+    strategy (written back into the config, so a resumed run makes the same choice), and the classifier
+    is replaced by a fresh one for the new classes.
+    """
+    if not cfg.weights:
+        name, pipeline = resolve_model(cfg, data)
+        model = create_model(name, num_classes=data.num_classes, in_chans=data.image_shape[0], **cfg.model_kwargs)
+        groups = None
+        if cfg.strategy not in (None, "scratch", "full"):
+            raise CnnzooError(f"--strategy {cfg.strategy} needs pretrained --weights")
+    else:
+        name = cfg.model
+        model, pipeline = load_pretrained(cfg, data)
+        groups = parameter_groups(model)
+        strategy = cfg.strategy or "full"
+        if parse_strategy(strategy)[0] == "auto":
+            similar = cfg.similar
+            how = "stated"
+            if similar is None:
+                confidence = measure_similarity(model, data.train_images, pipeline)
+                similar, how = confidence >= SIMILAR_CONFIDENCE, (
+                    f"measured: the pretrained classifier's mean confidence on the new images is {confidence:.2f}, "
+                    f"similar at >= {SIMILAR_CONFIDENCE}")
+            per_class = len(data.train_labels) / data.num_classes
+            strategy, why = choose_strategy(per_class, similar)
+            say(f"auto strategy: {strategy} — {why} (similarity {how})")
+            cfg = TrainConfig.from_dict({**cfg.to_dict(), "strategy": strategy, "similar": similar})
+        model.reset_classifier(data.num_classes)
+        groups = parameter_groups(model)
+        trainable = trainable_groups(groups, strategy)
+        if cfg.reinit and fresh:
+            reinit(groups, trainable)
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), "strategy": strategy})
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model, name, pipeline, groups, cfg
+
+
+def load_pretrained(cfg: TrainConfig, data: ImageDataset):
+    """A pretrained model with its original head (for measuring similarity), and the pipeline its weights expect."""
+    from ..registry import model_info
+    from ..weights import read_weights
+
+    info = model_info(cfg.model)
+    in_chans = data.image_shape[0]
+    args: dict[str, Any] = {}
+    saved = None
+    weights_path = Path(cfg.weights)
+    if weights_path.exists():
+        state, meta = read_weights(weights_path)
+        if meta.get("model_name") not in (None, cfg.model):
+            raise CnnzooError(f"{cfg.weights} holds {meta['model_name']} weights, not {cfg.model}")
+        args = {k: v for k, v in meta.get("model_args", {}).items() if k not in ("in_chans",)}
+        if weights_path.suffix == ".pt":
+            saved = _saved_pipeline(weights_path)
+    model = create_model(cfg.model, **{**args, **cfg.model_kwargs, "in_chans": in_chans}, weights=cfg.weights)
+    if saved is not None:
+        mean, std, size = saved["mean"], saved["std"], saved["size"] or data.image_shape[1]
+    else:
+        pre = info.preprocessing
+        mean, std = (pre.mean, pre.std) if pre else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+        size = pre.crop if pre else info.input_size[1]
+    if len(mean) != in_chans:  # grayscale data on RGB weights: the channels' mean statistics
+        mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
+    size = cfg.image_size or size
+    fit = "resize"
+    return model, BatchPipeline(tuple(mean), tuple(std), size if size != data.image_shape[1] else None, fit,
+                                tuple(cfg.augment))
+
+
+def _saved_pipeline(path: Path) -> dict[str, Any] | None:
+    try:
+        ckpt = load_checkpoint(path)
+    except CnnzooError:
+        return None
+    return ckpt.get("pipeline")
+
+
+def trainable_at(cfg: TrainConfig, groups: list, epoch: int) -> list[bool]:
+    """The strategy's trainable groups, or only the classifier during ``full``'s head-only warm-up."""
+    if cfg.strategy == "full" and epoch <= cfg.head_epochs:
+        return [g.name == "classifier" for g in groups]
+    return trainable_groups(groups, cfg.strategy or "full")
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -109,8 +109,23 @@ def split_validation(n: int, val_size: int, seed: int) -> tuple[Tensor, Tensor]:
     return perm[val_size:].sort().values, perm[:val_size].sort().values
 
 
-def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def build_optimizer(cfg: TrainConfig, model: nn.Module, groups: list | None = None) -> torch.optim.Optimizer:
+    """The optimiser; with transfer-learning ``groups``, one parameter group per trainable stage.
+
+    Groups that ever train are all in the optimiser from the start (``full``'s warm-up only toggles
+    ``requires_grad``), so the optimiser's state has the same shape before and after unfreezing and a
+    run resumes across it.
+    """
+    if groups is None:
+        params: Any = [p for p in model.parameters() if p.requires_grad]
+    else:
+        from .transfer import discriminative_lrs, trainable_groups
+
+        train = trainable_groups(groups, cfg.strategy or "full")
+        chosen = [g for g, t in zip(groups, train) if t]
+        spread = cfg.lr_spread if cfg.strategy == "full" else 1.0
+        params = [{"params": g.params, "lr": lr, "name": g.name}
+                  for g, lr in zip(chosen, discriminative_lrs(chosen, cfg.lr, spread))]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
                                weight_decay=cfg.weight_decay)

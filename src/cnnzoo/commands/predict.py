@@ -1,0 +1,78 @@
+"""``cnnzoo predict``: classify image files with a model and its weights."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+
+from ..errors import CnnzooError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="classify image files: top-k classes with probabilities")
+    p.add_argument("model", help="registered model name (see `cnnzoo list`)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow reads)")
+    p.add_argument("--weights", help="a registered tag such as 'imagenet', or a weights file "
+                                     "(default: the model's pretrained weights, where it has some)")
+    p.add_argument("--topk", type=_positive_int, default=5, help="how many classes to show (default: 5)")
+    p.set_defaults(func=cmd_predict)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..preprocess import ImageError, class_names, load_and_preprocess, preprocessing_for
+    from ..registry import model_info
+
+    info = model_info(args.model)
+    weights = args.weights or (info.pretrained[0] if info.pretrained else None)
+    if weights is None:
+        raise CnnzooError(f"{args.model} has no pretrained weights; pass --weights FILE (a trained model)")
+    model = _build(args.model, weights).eval()
+    prep = preprocessing_for(model)
+    names = class_names(model.num_classes)
+    k = min(args.topk, model.num_classes)
+
+    failed = 0
+    for path in args.images:
+        try:
+            x = load_and_preprocess(path, prep, model.in_chans)
+        except ImageError as exc:
+            sys.stdout.flush()  # keep the error in place among the predictions when both go to one stream
+            print(f"cnnzoo: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        with torch.inference_mode():
+            probs = model(x).softmax(dim=1)[0]
+        top = probs.topk(k)
+        print(path)
+        for rank, (p, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1):
+            print(f"  {rank}. {names[i]:<28} {100 * p:6.2f}%")
+    return 2 if failed else 0
+
+
+def _build(name: str, weights: str) -> torch.nn.Module:
+    """The model with its weights; a cnnzoo file that records its arguments (say 10 classes) is rebuilt with them."""
+    from ..registry import create_model
+    from ..weights import load_weights, read_weights
+
+    if not os.path.isfile(weights):
+        return create_model(name, weights=weights)
+    state, meta = read_weights(weights)
+    if meta.get("model_name", name) != name:
+        raise CnnzooError(f"{weights} holds a {meta['model_name']}, not a {name}; "
+                          f"run `cnnzoo predict {meta['model_name']} ...`")
+    model = create_model(name, **meta.get("model_args", {}))
+    load_weights(model, state)
+    return model

@@ -1,0 +1,153 @@
+"""Transfer learning through the model contract: parameter groups by stage, freezing, the 2x2 rule.
+
+Groups come from ``feature_info`` and ``get_classifier`` alone — no architecture is sliced by hand:
+``stage0`` is the stem and the first stage (up to ``feature_info[0].module``), ``stage1``… the stages
+after it, ``head`` whatever lies between the last stage and the classifier (VGG's FC6/FC7, a final BN,
+EfficientNet's 1x1 head conv), and ``classifier`` the final layer (and auxiliary ones).
+
+Strategies:
+
+- ``linear``: only the classifier trains;
+- ``top:K``: the last K stages, the head and the classifier train (optionally re-initialised);
+- ``full``: everything trains, with discriminative learning rates — group ``i`` of ``n`` gets
+  ``lr / spread ** ((n - 1 - i) / (n - 1))``, a geometric spread from ``lr / spread`` for the stem to
+  ``lr`` for the classifier (fastai's ``slice(lr / spread, lr)``), after ``head_epochs`` classifier-only epochs;
+- ``auto``: the 2x2 rule of the lecture (see :func:`choose_strategy`).
+
+Frozen means frozen: frozen parameters get no gradient, and BatchNorm layers that hold only frozen
+parameters stay in inference mode (their running statistics untouched) even when the model trains.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import CnnzooError
+
+
+@dataclass
+class Group:
+    name: str
+    params: list[nn.Parameter]
+    modules: list[nn.Module]
+
+
+def parameter_groups(model: nn.Module) -> list[Group]:
+    """The model's parameters split by stage, in forward order: stage0 … stageN-1, head, classifier."""
+    names = [n for n, _ in model.named_modules()]
+    position = {n: i for i, n in enumerate(names)}
+    heads = [model.classifier_name, *getattr(model, "aux_classifier_names", ())]
+
+    def last_descendant(prefix: str) -> int:
+        return max(i for n, i in position.items() if n == prefix or n.startswith(prefix + "."))
+
+    bounds = [last_descendant(f.module) for f in model.feature_info]
+    groups = [Group(f"stage{i}", [], []) for i in range(len(bounds))] + [Group("head", [], []), Group("classifier", [], [])]
+    for mod_name, module in model.named_modules():
+        own = list(module.parameters(recurse=False))
+        if any(mod_name == h or mod_name.startswith(h + ".") for h in heads):
+            target = groups[-1]
+        else:
+            idx = position[mod_name]
+            target = next((groups[k] for k, b in enumerate(bounds) if idx <= b), groups[-2])
+        target.modules.append(module)
+        target.params.extend(own)
+    return [g for g in groups if g.params or g.name == "classifier"]
+
+
+def parse_strategy(strategy: str) -> tuple[str, int]:
+    kind, _, k = strategy.partition(":")
+    if kind in ("linear", "full", "auto", "scratch") and not k:
+        return kind, 0
+    if kind == "top" and k.isdigit() and int(k) >= 1:
+        return kind, int(k)
+    raise CnnzooError(f"unknown strategy {strategy!r}; use linear, top:K (K >= 1), full, auto or scratch")
+
+
+def trainable_groups(groups: list[Group], strategy: str) -> list[bool]:
+    """Which groups train under ``strategy`` (after any head-only warm-up)."""
+    kind, k = parse_strategy(strategy)
+    n_stages = sum(g.name.startswith("stage") for g in groups)
+    if kind in ("full", "scratch"):
+        return [True] * len(groups)
+    if kind == "linear":
+        return [g.name == "classifier" for g in groups]
+    if k > n_stages:
+        raise CnnzooError(f"top:{k} asks for more stages than the model's {n_stages}")
+    return [not g.name.startswith("stage") or int(g.name[5:]) >= n_stages - k for g in groups]
+
+
+def discriminative_lrs(groups: list[Group], lr: float, spread: float) -> list[float]:
+    """``lr / spread`` for the first group up to ``lr`` for the last, geometrically."""
+    n = len(groups)
+    if n == 1 or spread <= 1:
+        return [lr] * n
+    return [lr / spread ** ((n - 1 - i) / (n - 1)) for i in range(n)]
+
+
+def set_frozen(groups: list[Group], trainable: list[bool], bn_mode: str = "frozen") -> None:
+    """Freeze the groups not trainable; their BatchNorm layers stay in eval mode unless ``bn_mode="train"``."""
+    for group, train in zip(groups, trainable):
+        for p in group.params:
+            p.requires_grad_(train)
+        for m in group.modules:
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                _pin_eval(m, pinned=not train and bn_mode == "frozen")
+
+
+def _pin_eval(bn: nn.Module, pinned: bool) -> None:
+    if pinned:
+        bn.train = types.MethodType(lambda self, mode=True: nn.Module.train(self, False), bn)
+        bn.eval()
+    elif "train" in bn.__dict__:
+        del bn.train
+
+
+def reinit(groups: list[Group], trainable: list[bool]) -> None:
+    """Re-initialise the trainable stages (``top:K --reinit``): each layer's own ``reset_parameters``."""
+    for group, train in zip(groups, trainable):
+        if train and group.name != "classifier":
+            for m in group.modules:
+                if hasattr(m, "reset_parameters"):
+                    m.reset_parameters()
+
+
+SMALL_PER_CLASS = 200  # below this many training images per class a dataset counts as small
+
+
+def choose_strategy(per_class: float, similar: bool) -> tuple[str, str]:
+    """The 2x2 rule (cs231n lecture 9; Yosinski et al. 2014): returns (strategy, the reason in words)."""
+    size = "small" if per_class < SMALL_PER_CLASS else "large"
+    data = "similar" if similar else "different"
+    cell = f"{data} data, {size} dataset ({per_class:.0f} images per class; small is < {SMALL_PER_CLASS})"
+    if similar and size == "small":
+        return "linear", f"{cell}: retrain only the classifier"
+    if similar:
+        return "top:1", f"{cell}: retrain the top stage and the classifier"
+    if size == "large":
+        return "full", f"{cell}: retrain the whole network, earlier stages more gently"
+    return "top:2", (f"{cell}: the hard cell — the top stages hold features of the old task, so retrain the "
+                     "last two stages and the classifier (or fit a linear classifier on an earlier stage's "
+                     "features with `cnnzoo features`)")
+
+
+@torch.no_grad()
+def measure_similarity(model: nn.Module, images: torch.Tensor, pipeline, n: int = 256) -> float:
+    """Mean top-1 softmax confidence of the *pretrained* classifier on up to ``n`` new images.
+
+    A cheap proxy for "is this data like the pretraining data": a network shown images like its own
+    training set tends to answer confidently; on foreign images its confidence spreads out. Call it
+    before the classifier is replaced. Data counts as similar at 0.5 and above (``SIMILAR_CONFIDENCE``).
+    """
+    model.eval()
+    x = pipeline(images[:n])
+    out = model(x)
+    logits = out.logits if hasattr(out, "logits") else out
+    return logits.float().softmax(1).max(1).values.mean().item()
+
+
+SIMILAR_CONFIDENCE = 0.5

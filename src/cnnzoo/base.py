@@ -54,8 +54,9 @@ class ZooModel(nn.Module):
     classifier_name: str = "fc"
     #: dotted names of auxiliary classifiers' final layers, reset together with the main one
     aux_classifier_names: tuple[str, ...] = ()
-    #: dotted name of the first convolution (adapted when ``in_chans`` differs from the weights')
-    first_conv: str = "conv1"
+    #: dotted name(s) of the convolution(s) that read the image (adapted when ``in_chans`` differs from
+    #: the weights'); a tuple where several do, as in FractalNet's columns
+    first_conv: str | tuple[str, ...] = "conv1"
 
     num_classes: int
     num_features: int
@@ -100,18 +101,24 @@ class ZooModel(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the final layer (and the auxiliary ones) with fresh ones for ``num_classes``; 0 removes it."""
+        # The kind of each original classifier (a 1x1 conv for NiN/SqueezeNet) is remembered, so that a
+        # classifier removed with reset_classifier(0) comes back as the same kind of layer.
+        kinds = self.__dict__.setdefault("_classifier_kinds", {})
         for name in (self.classifier_name, *self.aux_classifier_names):
             old = self.get_submodule(name)
-            self.set_submodule(name, self._new_classifier(old, num_classes))
+            if isinstance(old, (nn.Linear, nn.Conv2d)):
+                kinds.setdefault(name, (type(old), _in_width(old, self.num_features)))
+            kind, width = kinds.get(name, (nn.Linear, self.num_features))
+            self.set_submodule(name, self._new_classifier(width, num_classes, kind))
         self.num_classes = num_classes
+        if self.model_args is not None:  # saved with the weights: a fine-tuned model rebuilds with its new head
+            self.model_args = {**self.model_args, "num_classes": num_classes}
 
-    def _new_classifier(self, old: nn.Module, num_classes: int) -> nn.Module:
+    def _new_classifier(self, in_features: int, num_classes: int, kind: type = nn.Linear) -> nn.Module:
         if num_classes <= 0:
             return nn.Identity()
-        ref = old if isinstance(old, (nn.Linear, nn.Conv2d)) else None
-        in_features = _in_width(old, self.num_features)
         dev = _first_device(self)
-        if isinstance(ref, nn.Conv2d):
+        if kind is nn.Conv2d:
             new: nn.Module = nn.Conv2d(in_features, num_classes, kernel_size=1, device=dev)
         else:
             new = nn.Linear(in_features, num_classes, device=dev)

@@ -167,17 +167,20 @@ def _adapt_head(model: nn.Module, state: dict[str, torch.Tensor], own: dict[str,
 
 
 def _adapt_in_chans(model: nn.Module, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> None:
-    key = f"{getattr(model, 'first_conv', 'conv1')}.weight"
-    if key not in state or key not in own:
-        return
-    w, target = state[key], own[key].shape
-    if w.dim() != 4 or w.shape[1] == target[1] or w.shape[0] != target[0]:
-        return
-    if target[1] == 1:
-        state[key] = w.sum(dim=1, keepdim=True)
-    else:
-        reps = -(-target[1] // w.shape[1])
-        state[key] = w.repeat(1, reps, 1, 1)[:, : target[1]] * (w.shape[1] / target[1])
+    """Adapt the convolutions that read the image (``model.first_conv``: a name or a tuple of names)."""
+    names = getattr(model, "first_conv", "conv1")
+    for name in (names,) if isinstance(names, str) else names:
+        key = f"{name}.weight"
+        if key not in state or key not in own:
+            continue
+        w, target = state[key], own[key].shape
+        if w.dim() != 4 or w.shape[1] == target[1] or w.shape[0] != target[0]:
+            continue
+        if target[1] == 1:
+            state[key] = w.sum(dim=1, keepdim=True)
+        else:
+            reps = -(-target[1] // w.shape[1])
+            state[key] = w.repeat(1, reps, 1, 1)[:, : target[1]] * (w.shape[1] / target[1])
 
 
 def _check_fit(model: nn.Module, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> None:

@@ -28,11 +28,18 @@ def evaluate_checkpoints(paths: list[Path], data: str | None = None, data_root: 
     """Top-1/top-5 of each checkpoint on the test set; with several, a last row for their ensemble."""
     dev = pick_device(device)
     loaded = [load_trained(p, dev) for p in paths]
-    names = {ck["config"]["data"] for _, ck in loaded}
-    spec = data or (names.pop() if len(names) == 1 else None)
-    if spec is None:
-        raise CnnzooError("these checkpoints were trained on different datasets; say which with --data")
-    dataset = load_dataset(spec, data_root or loaded[0][1]["config"].get("data_root"))
+    configs = {(ck["config"]["data"], tuple(ck["config"].get("classes") or ())) for _, ck in loaded}
+    if data is None and len(configs) > 1:
+        raise CnnzooError("these checkpoints were trained on different datasets or classes; say which with --data")
+    from .config import TrainConfig
+    from .fit import prepare_data
+
+    first = loaded[0][1]["config"]
+    cfg = TrainConfig.from_dict({**first, "data": data or first["data"],
+                                 "data_root": data_root or (first.get("data_root") if not data else None),
+                                 "limit_per_class": None, "limit_train": None})
+    dataset = prepare_data(cfg)  # the same classes (relabelled) as in training
+    spec = cfg.data
     images, labels = dataset.test_images.to(dev), dataset.test_labels.to(dev)
     results, all_probs = [], []
     for path, (model, ck) in zip(paths, loaded):

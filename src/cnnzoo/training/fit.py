@@ -48,8 +48,9 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
     n_train = len(data.train_labels)
     train_idx, val_idx = split_validation(n_train, min(cfg.val_size, n_train // 5), cfg.seed)
     data.train_images, data.train_labels = data.train_images.to(device), data.train_labels.to(device)
-    say(f"cnnzoo train: {name} on {cfg.data} ({len(train_idx)} train / {len(val_idx)} validation / "
-        f"{len(data.test_labels)} test), device {device}" + (f", {dist.world} processes" if dist.world > 1 else ""))
+    say(f"cnnzoo {'finetune' if cfg.weights else 'train'}: {name} on {cfg.data} ({len(train_idx)} train / "
+        f"{len(val_idx)} validation / {len(data.test_labels)} test), device {device}"
+        + (f", {dist.world} processes" if dist.world > 1 else ""))
     say("config: " + " ".join(f"{k}={v}" for k, v in cfg.to_dict().items() if k != "progress"))
 
     steps_per_epoch = -(-len(train_idx) // cfg.batch_size)
@@ -80,11 +81,14 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
         history, best_state = ckpt["history"], ckpt.get("best_model")
         say(f"resumed from {ckpt_path} after epoch {ckpt['epoch']}")
 
-    train_model: nn.Module = model
-    if dist.world > 1:
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.compile:
-        train_model = torch.compile(train_model)
+    def wrap(m: nn.Module) -> nn.Module:
+        # DDP syncs the parameters that require grad when it is built: rebuilt whenever freezing changes.
+        if dist.world > 1:
+            m = nn.parallel.DistributedDataParallel(m, device_ids=[device.index] if device.type == "cuda" else None)
+        return torch.compile(m) if cfg.compile else m
+
+    train_model = wrap(model) if groups is None else None  # with groups: wrapped once the first freezing is set
+    trainable: list[bool] | None = None
     tb = TensorBoard(out) if dist.main else None
     progress = _progress(cfg) if dist.main else None
     t_start = time.perf_counter()
@@ -93,8 +97,10 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
             progress.start()
         for epoch in range(start_epoch, cfg.epochs + 1):
             t0 = time.perf_counter()
-            if groups is not None:
-                set_frozen(groups, trainable_at(cfg, groups, epoch), cfg.bn)
+            if groups is not None and trainable_at(cfg, groups, epoch) != trainable:
+                trainable = trainable_at(cfg, groups, epoch)
+                set_frozen(groups, trainable, cfg.bn)
+                train_model = wrap(model)
             row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[-1]["lr"]}
             row |= train_one_epoch(train_model, data, train_idx, pipeline, optimizer, scheduler, cfg, g, device,
                                    dist, epoch, ema, scaler, progress)
@@ -206,8 +212,9 @@ def build_model(cfg: TrainConfig, data: ImageDataset, device: torch.device, say:
             raise CnnzooError(f"--strategy {cfg.strategy} needs pretrained --weights")
     else:
         name = cfg.model
+        if cfg.bn not in ("frozen", "train"):
+            raise CnnzooError(f"unknown --bn {cfg.bn!r}; use frozen (keep the statistics of frozen stages) or train")
         model, pipeline = load_pretrained(cfg, data)
-        groups = parameter_groups(model)
         strategy = cfg.strategy or "full"
         if parse_strategy(strategy)[0] == "auto":
             similar = cfg.similar
@@ -234,7 +241,11 @@ def build_model(cfg: TrainConfig, data: ImageDataset, device: torch.device, say:
 
 
 def load_pretrained(cfg: TrainConfig, data: ImageDataset):
-    """A pretrained model with its original head (for measuring similarity), and the pipeline its weights expect."""
+    """A pretrained model with its original head (for measuring similarity), and the pipeline its weights expect.
+
+    With ``strategy="scratch"`` the same architecture and pipeline, randomly initialised: the baseline that
+    shows what the weights are worth.
+    """
     from ..registry import model_info
     from ..weights import read_weights
 
@@ -250,7 +261,8 @@ def load_pretrained(cfg: TrainConfig, data: ImageDataset):
         args = {k: v for k, v in meta.get("model_args", {}).items() if k not in ("in_chans",)}
         if weights_path.suffix == ".pt":
             saved = _saved_pipeline(weights_path)
-    model = create_model(cfg.model, **{**args, **cfg.model_kwargs, "in_chans": in_chans}, weights=cfg.weights)
+    weights = None if cfg.strategy == "scratch" else cfg.weights
+    model = create_model(cfg.model, **{**args, **cfg.model_kwargs, "in_chans": in_chans}, weights=weights)
     if saved is not None:
         mean, std, size = saved["mean"], saved["std"], saved["size"] or data.image_shape[1]
     else:
@@ -260,7 +272,8 @@ def load_pretrained(cfg: TrainConfig, data: ImageDataset):
     if len(mean) != in_chans:  # grayscale data on RGB weights: the channels' mean statistics
         mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
     size = cfg.image_size or size
-    fit = "resize"
+    # Keep the zero-padding the weights were trained with (LeNet: 28 -> 32) when the new images are as small.
+    fit = "pad" if saved and saved.get("fit") == "pad" and size >= data.image_shape[1] else "resize"
     return model, BatchPipeline(tuple(mean), tuple(std), size if size != data.image_shape[1] else None, fit,
                                 tuple(cfg.augment))
 

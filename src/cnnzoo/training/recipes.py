@@ -62,3 +62,11 @@ def recipe_overrides(name: str) -> dict[str, Any]:
     if name not in RECIPES:
         raise CnnzooError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
     return dict(RECIPES[name])
+
+
+# Fine-tuning pretrained weights (``cnnzoo finetune``, ``cnnzoo transfer-study``), layered over the model's
+# recipe: a tenth of the usual from-scratch rate, a short cosine run without warm-up, one classifier-only
+# epoch before ``full`` unfreezes (a random head's first gradients would otherwise scramble the features),
+# and the 2x2 rule choosing what trains.
+FINETUNE: dict[str, Any] = dict(strategy="auto", lr=0.01, epochs=5, schedule="cosine", warmup_epochs=0.0,
+                                head_epochs=1)

@@ -20,8 +20,10 @@ parameters stay in inference mode (their running statistics untouched) even when
 
 from __future__ import annotations
 
+import itertools
 import types
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,26 +39,89 @@ class Group:
 
 
 def parameter_groups(model: nn.Module) -> list[Group]:
-    """The model's parameters split by stage, in forward order: stage0 … stageN-1, head, classifier."""
-    names = [n for n, _ in model.named_modules()]
-    position = {n: i for i, n in enumerate(names)}
+    """The model's parameters split by stage, in forward order: stage0 … stageN-1, head, classifier.
+
+    A module belongs to the first stage whose ``feature_info`` module it starts running before that module
+    has finished, as timed by one eval-mode pass at a small input (hooks only). A model may register its
+    modules in another order than it runs them (FractalNet keeps its blocks and the pools that end its
+    stages in two lists); where no pass can run, the registration order stands in.
+    """
+    start, end = _forward_timeline(model) or _registration_timeline(model)
     heads = [model.classifier_name, *getattr(model, "aux_classifier_names", ())]
-
-    def last_descendant(prefix: str) -> int:
-        return max(i for n, i in position.items() if n == prefix or n.startswith(prefix + "."))
-
-    bounds = [last_descendant(f.module) for f in model.feature_info]
+    bounds = [end[f.module] for f in model.feature_info]
     groups = [Group(f"stage{i}", [], []) for i in range(len(bounds))] + [Group("head", [], []), Group("classifier", [], [])]
     for mod_name, module in model.named_modules():
         own = list(module.parameters(recurse=False))
         if any(mod_name == h or mod_name.startswith(h + ".") for h in heads):
             target = groups[-1]
         else:
-            idx = position[mod_name]
+            idx = start[mod_name]
             target = next((groups[k] for k, b in enumerate(bounds) if idx <= b), groups[-2])
         target.modules.append(module)
         target.params.extend(own)
     return [g for g in groups if g.params or g.name == "classifier"]
+
+
+Timeline = tuple[dict[str, float], dict[str, float]]
+
+
+def _registration_timeline(model: nn.Module) -> Timeline:
+    start = {n: float(i) for i, (n, _) in enumerate(model.named_modules())}
+    end = {f.module: max(i for n, i in start.items() if n == f.module or n.startswith(f.module + "."))
+           for f in model.feature_info}
+    return start, end
+
+
+@torch.no_grad()
+def _forward_timeline(model: nn.Module) -> Timeline | None:
+    """When each module starts and finishes in an eval-mode pass; None if the pass cannot run.
+
+    A module the pass never runs (an auxiliary classifier) is placed right after the last sibling
+    registered before it that ran, which is where the registration order puts it.
+    """
+    in_chans = getattr(model, "in_chans", None)
+    param = next(model.parameters(), None)
+    if in_chans is None or param is None:
+        return None
+    size = max(getattr(model, "min_input_size", 1), 32)
+    tick = itertools.count()
+    start: dict[str, float] = {}
+    end: dict[str, float] = {}
+
+    def on_start(name: str):
+        def hook(module: nn.Module, args: Any) -> None:
+            start.setdefault(name, next(tick))
+        return hook
+
+    def on_end(name: str):
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            end.setdefault(name, next(tick))
+        return hook
+
+    modes = {m: m.training for m in model.modules()}
+    handles = [h for n, m in model.named_modules()
+               for h in (m.register_forward_pre_hook(on_start(n)), m.register_forward_hook(on_end(n)))]
+    try:
+        model.eval()
+        model(torch.zeros(1, in_chans, size, size, device=param.device, dtype=param.dtype))
+    except Exception:  # noqa: BLE001 - any failure leaves the registration order, as before
+        return None
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes.items():
+            m.training = mode
+    if any(f.module not in end for f in model.feature_info):
+        return None
+    for n, _ in model.named_modules():
+        if n not in start:
+            parts = n.split(".")
+            i = next(i for i in range(len(parts) - 1, -1, -1) if ".".join(parts[:i]) in start)
+            parent = ".".join(parts[:i])
+            siblings = [f"{parent}.{c}" if parent else c for c, _ in model.get_submodule(parent).named_children()]
+            ran = [c for c in siblings[:siblings.index(".".join(parts[:i + 1]))] if c in end]
+            start[n] = end[ran[-1]] + 0.5 if ran else start[parent] + 0.5
+    return start, end
 
 
 def parse_strategy(strategy: str) -> tuple[str, int]:

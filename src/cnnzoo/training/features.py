@@ -1,0 +1,125 @@
+"""Features of any layer, pooled to one vector per image: the "CNN codes" a linear classifier is fitted on.
+
+A layer is a module's dotted name (``layer3``, VGG's FC7 ``classifier.4``) read with a forward hook, or
+one of the contract's own points: ``pre_logits`` (``forward_head(..., pre_logits=True)``, the vector that
+enters the final layer) and ``features`` (``forward_features``, the last feature map). Four-dimensional
+outputs are globally average-pooled; anything else is flattened.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..base import AuxOutputs
+from ..errors import CnnzooError
+from .config import TrainConfig
+
+SPECIAL_LAYERS = ("pre_logits", "features")
+
+
+class _Captured(Exception):
+    """Raised by the hook once the layer has run: the rest of the network is not needed."""
+
+
+def check_layer(model: nn.Module, layer: str) -> None:
+    if layer in SPECIAL_LAYERS:
+        return
+    try:
+        model.get_submodule(layer)
+    except AttributeError:
+        label = getattr(model, "model_name", None) or type(model).__name__
+        close = difflib.get_close_matches(layer, [n for n, _ in model.named_modules() if n], n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        stages = ", ".join(f.module for f in getattr(model, "feature_info", ()))
+        raise CnnzooError(f"{label} has no layer {layer!r}{hint}; try {', '.join(SPECIAL_LAYERS)}, a stage "
+                          f"({stages}) or any module's dotted name") from None
+
+
+def pool(out: Any) -> Tensor:
+    """One vector per image: the spatial mean of a feature map, else the flattened output.
+
+    Always a new tensor, so an in-place activation that follows the hooked layer cannot change it.
+    """
+    if isinstance(out, AuxOutputs):
+        out = out.logits
+    elif isinstance(out, (tuple, list)):
+        out = next(o for o in out if isinstance(o, Tensor))
+    out = out.detach().float()
+    return out.mean(dim=(2, 3)) if out.dim() == 4 else out.flatten(1).clone()
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, images: Tensor, pipeline: Any, layer: str = "pre_logits",
+                     batch_size: int = 256) -> Tensor:
+    """``N x C`` float features of ``layer`` for uint8 ``images``, shaped by ``pipeline``, in eval mode, on CPU."""
+    check_layer(model, layer)
+    model.eval()
+    device = next(model.parameters()).device
+    captured: list[Tensor] = []
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        captured.append(pool(output))
+        raise _Captured
+
+    handle = model.get_submodule(layer).register_forward_hook(hook) if layer not in SPECIAL_LAYERS else None
+    out = []
+    try:
+        for start in range(0, len(images), batch_size):
+            x = pipeline(images[start:start + batch_size].to(device))
+            if handle is None:
+                model.check_input(x)
+                f = model.forward_features(x)
+                out.append(pool(model.forward_head(f, pre_logits=True) if layer == "pre_logits" else f).cpu())
+                continue
+            try:
+                model(x)
+            except _Captured:
+                pass
+            if not captured:
+                raise CnnzooError(f"layer {layer!r} does not run in the inference forward pass "
+                                  "(an auxiliary classifier?); choose another")
+            out.append(captured.pop().cpu())
+    finally:
+        if handle is not None:
+            handle.remove()
+    return torch.cat(out)
+
+
+def dataset_features(cfg: TrainConfig, layer: str, splits: tuple[str, ...] = ("train", "test"),
+                     batch_size: int = 256) -> dict[str, np.ndarray]:
+    """``{split}_features`` (N x C float32) and ``{split}_labels`` of ``cfg.data`` through ``cfg.weights``.
+
+    The data is restricted as for training (``cfg.classes``, ``cfg.limit_per_class``) and shaped as the
+    weights expect (their resize and normalisation, no augmentation).
+    """
+    from .fit import load_pretrained, prepare_data
+    from .trainer import pick_device
+
+    data = prepare_data(cfg)
+    model, pipeline = load_pretrained(cfg, data)
+    model.to(pick_device(cfg.device))
+    check_layer(model, layer)
+    out: dict[str, np.ndarray] = {}
+    for split in splits:
+        images, labels = getattr(data, f"{split}_images"), getattr(data, f"{split}_labels")
+        out[f"{split}_features"] = extract_features(model, images, pipeline, layer, batch_size).numpy()
+        out[f"{split}_labels"] = labels.numpy().astype(np.int64)
+    out["classes"] = np.array(data.classes, dtype=str)
+    return out
+
+
+def save_features(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` to ``path``, atomically (a killed run leaves no half-written file)."""
+    from ..weights import atomic_write
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a bare name
+            np.savez(f, **arrays)
+
+    atomic_write(path, write)

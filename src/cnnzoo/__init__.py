@@ -1,5 +1,6 @@
 """cnnzoo: the classic convolutional networks, built by name, analysed layer by layer, trained and fine-tuned."""
 
+from .analysis import analyze
 from .base import AuxOutputs, FeatureInfo, ZooModel
 from .errors import CnnzooError, InputSizeError, UnknownModelError, WeightsError
 from .registry import ModelInfo, Preprocessing, create_model, list_models, model_info
@@ -9,6 +10,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuxOutputs", "CnnzooError", "FeatureInfo", "InputSizeError", "ModelInfo", "Preprocessing",
-    "UnknownModelError", "WeightsError", "ZooModel", "create_model", "list_models", "load", "load_weights",
-    "model_info",
+    "UnknownModelError", "WeightsError", "ZooModel", "analyze", "create_model", "list_models", "load",
+    "load_weights", "model_info",
 ]

@@ -49,3 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cnnzoo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `cnnzoo summary vgg16 | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0

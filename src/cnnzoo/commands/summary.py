@@ -1,0 +1,148 @@
+"""``cnnzoo summary`` (the per-layer table) and ``cnnzoo compare`` (one row per model)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import warnings
+
+from ..analysis import CONVENTIONS, DTYPE_BYTES, FORMATS, OPTIMIZER_STATES, Analysis, analyze, parse_input_size, render
+from ..analysis.exercises import EXERCISES
+from ..analysis.render import rf_text
+from ..errors import CnnzooError
+from ..registry import model_info
+
+EXERCISE_PREFIX = "exercise:"
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _input(text: str) -> tuple[int, ...]:
+    try:
+        return parse_input_size(text)
+    except CnnzooError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    epilog = "counting rules:\n" + "\n".join(f"  {k}: {v}" for k, v in CONVENTIONS.items())
+    p = sub.add_parser(
+        "summary", help="per-layer table: output volume, params, memory, MACs, receptive field",
+        description="The cs231n per-layer table of a registered model (or of a lecture exercise, "
+                    f"'{EXERCISE_PREFIX}NAME' with NAME one of {', '.join(EXERCISES)}), traced on the meta device.",
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model")
+    _common(p)
+    p.add_argument("--depth", type=_positive, help="collapse modules deeper than N name components into one row")
+    p.add_argument("--batch-size", type=_positive, default=1, help="batch size of the training-memory estimate")
+    p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="momentum",
+                   help="optimiser of the training-memory estimate (default: momentum, as the papers)")
+    p.add_argument("--training", action="store_true", help="analyse the training-mode graph (auxiliary heads, dropout)")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw per-layer memory and parameters")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("compare", help="one row per model: params, GMACs, memory, receptive field, top-1",
+                       description="Compare models side by side; --plot draws the lecture's complexity chart.")
+    p.add_argument("models", nargs="+", metavar="MODEL")
+    _common(p)
+    p.add_argument("--plot", metavar="FILE.png", help="also draw top-1 against GMACs, bubble area = parameters")
+    p.set_defaults(func=cmd_compare)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", type=_input, metavar="CxHxW", help="input size (default: the model's own)")
+    p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32", help="bytes per value for memory figures")
+    p.add_argument("--format", choices=FORMATS, default="table")
+
+
+def _analyse(name: str, input_size: tuple[int, ...] | None, dtype: str, training: bool = False) -> Analysis:
+    if name.startswith(EXERCISE_PREFIX):
+        key = name[len(EXERCISE_PREFIX):]
+        if key not in EXERCISES:
+            raise CnnzooError(f"unknown exercise {key!r}: choose one of {', '.join(EXERCISES)}")
+        ex = EXERCISES[key]
+        model = ex.build() if callable(ex.build) else ex.build
+        result = analyze(model, input_size or ex.input_size, dtype=dtype, training=training)
+        result.model = name
+        return result
+    return analyze(name, input_size, dtype=dtype, training=training)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    result = _analyse(args.model, args.input, args.dtype, args.training)
+    print(render(result, args.format, args.depth, args.batch_size, args.optimizer))
+    if args.model.startswith(EXERCISE_PREFIX) and args.format == "table":
+        print(f"the lecture says  {EXERCISES[args.model[len(EXERCISE_PREFIX):]].lecture}")
+    if args.plot:
+        from ..analysis.plots import plot_layers
+
+        plot_layers(result, args.plot, args.depth)
+    return 0
+
+
+def _top1(name: str) -> float | None:
+    return None if name.startswith(EXERCISE_PREFIX) else model_info(name).top1
+
+
+def compare_rows(results: list[Analysis]) -> list[dict]:
+    rows = []
+    for a in results:
+        t = a.totals
+        size, jump = rf_text(t.field)
+        rows.append({"model": a.model, "input": a.describe_input(), "params": t.params, "gmacs": round(t.gmacs, 3),
+                     "macs": t.macs, "activation_elements": t.activation_elements,
+                     "activation_mb": round(t.activation_bytes / 1e6, 2), "rf": size, "rf_jump": jump,
+                     "top1": _top1(a.model)})
+    return rows
+
+
+def _compare_text(rows: list[dict], markdown: bool) -> str:
+    head = ["model", "input", "params", "GMACs", "activations / sample", "RF", "jump", "ImageNet top-1"]
+    table = [head] + [[r["model"], r["input"], f"{r['params']:,}", f"{r['gmacs']:.3f}",
+                       f"{r['activation_elements']:,} ({r['activation_mb']:.1f} MB)", r["rf"], r["rf_jump"],
+                       "—" if r["top1"] is None else f"{r['top1']:g}"] for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "| --- | --- |" + " ---: |" * (len(head) - 2)]
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table[1:]]
+        return "\n".join(lines)
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
+    lines = []
+    for k, row in enumerate(table):
+        cells = (str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        lines.append("  ".join(cells))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    results = [_analyse(name, args.input, args.dtype) for name in args.models]
+    rows = compare_rows(results)
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+    elif args.format == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+        print(buf.getvalue().rstrip("\n"))
+    else:
+        print(_compare_text(rows, markdown=args.format == "markdown"))
+    if args.plot:
+        from ..analysis.plots import Point, plot_complexity
+
+        points = [Point(r["model"], r["macs"] / 1e9, r["top1"], r["params"]) for r in rows if r["top1"] is not None]
+        skipped = [r["model"] for r in rows if r["top1"] is None]
+        if not points:
+            raise CnnzooError("none of these models has a reference ImageNet top-1 to plot")
+        if skipped:
+            warnings.warn(f"no reference top-1, left off the chart: {', '.join(skipped)}")
+        plot_complexity(points, args.plot)
+    return 0

@@ -150,3 +150,35 @@ def _first_device(module: nn.Module) -> torch.device | None:
     for p in module.parameters():
         return p.device
     return None
+
+
+class AuxClassifierModel(ZooModel):
+    """A model whose trunk feeds auxiliary classifiers (GoogLeNet, Inception-v3).
+
+    Subclasses implement ``_forward_trunk(x, aux)``, appending each auxiliary head's logits to ``aux``
+    when it is a list, and ``has_aux``; the head is dropout after global pooling, then ``fc``. In
+    training mode with auxiliary heads, ``forward`` returns :class:`AuxOutputs`.
+    """
+
+    dropout: nn.Module
+    fc: nn.Module
+
+    @property
+    def has_aux(self) -> bool:
+        raise NotImplementedError
+
+    def _forward_trunk(self, x: Tensor, aux: list[Tensor] | None) -> Tensor:
+        raise NotImplementedError
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self._forward_trunk(x, None)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        x = self.dropout(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: Tensor) -> Tensor | AuxOutputs:
+        self.check_input(x)
+        aux: list[Tensor] | None = [] if self.training and self.has_aux else None
+        logits = self.forward_head(self._forward_trunk(x, aux))
+        return AuxOutputs(logits, tuple(aux)) if aux is not None else logits

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..base import AuxOutputs, FeatureInfo, ZooModel
-from ..layers import ConvNormAct, bn_eps, global_pool, init_he, init_truncnormal, paper_lrn, relu_inplace
+from ..base import AuxClassifierModel, FeatureInfo
+from ..layers import ConvNormAct, bn_eps, init_he, init_truncnormal, paper_lrn, relu_inplace
 from ..registry import ModelInfo, Preprocessing, register_model
 
 ConvFactory = Callable[..., nn.Module]
@@ -170,7 +170,7 @@ def make_stem(kind: str, in_chans: int, conv: ConvFactory, lrn: bool) -> list[La
     return layers + [("maxpool2", nn.MaxPool2d(3, 2, ceil_mode=True), 2, 192)]
 
 
-class GoogLeNet(ZooModel):
+class GoogLeNet(AuxClassifierModel):
     """GoogLeNet from a table of Inception rows, https://arxiv.org/abs/1409.4842.
 
     The options select the paper's network, torchvision's BN variant, BN-Inception or a CIFAR form:
@@ -272,18 +272,9 @@ class GoogLeNet(ZooModel):
                 aux.append(getattr(self, self._aux_taps[name])(x))
         return x
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        return self._forward_trunk(x, None)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        x = self.dropout(global_pool(x))
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: Tensor) -> Tensor | AuxOutputs:
-        self.check_input(x)
-        aux: list[Tensor] | None = [] if self.training and self._aux_taps else None
-        logits = self.forward_head(self._forward_trunk(x, aux))
-        return AuxOutputs(logits, tuple(aux)) if aux is not None else logits
+    @property
+    def has_aux(self) -> bool:
+        return bool(self._aux_taps)
 
 
 _PAPER = "Going Deeper with Convolutions"

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..base import AuxOutputs, FeatureInfo, ZooModel
+from ..base import AuxClassifierModel, FeatureInfo
 from ..layers import global_pool, init_truncnormal
 from ..registry import ModelInfo, Preprocessing, register_model
 from .googlenet import GoogLeNet, bn_conv, fit_aux_heads
@@ -188,7 +188,7 @@ class InceptionAux(nn.Module):
         return self.fc(global_pool(self.conv1(self.conv0(x))))
 
 
-class Inception3(ZooModel):
+class Inception3(AuxClassifierModel):
     """Inception-v3, https://arxiv.org/abs/1512.00567, as released (torchvision's keys, BN eps 1e-3, init).
 
     The released model, whose weights everyone uses, differs from the paper in three places, kept here:
@@ -256,18 +256,9 @@ class Inception3(ZooModel):
             aux.append(self.AuxLogits(x))
         return self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x)))  # N x 2048 x 8 x 8
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        return self._forward_trunk(x, None)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        x = self.dropout(global_pool(x))
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: Tensor) -> Tensor | AuxOutputs:
-        self.check_input(x)
-        aux: list[Tensor] | None = [] if self.training and self.AuxLogits is not None else None
-        logits = self.forward_head(self._forward_trunk(x, aux))
-        return AuxOutputs(logits, tuple(aux)) if aux is not None else logits
+    @property
+    def has_aux(self) -> bool:
+        return self.AuxLogits is not None
 
 
 @register_model(ModelInfo(

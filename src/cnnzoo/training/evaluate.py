@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 
-from ..datasets.readers import load_dataset
 from ..errors import CnnzooError
 from ..registry import create_model
 from .augment import BatchPipeline

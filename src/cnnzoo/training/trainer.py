@@ -7,14 +7,10 @@ training set, and one evaluation on the test set at the end with the best valida
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
-import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
@@ -22,11 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..base import AuxOutputs
-from ..datasets.readers import ImageDataset, load_dataset
+from ..datasets.readers import ImageDataset
 from ..errors import CnnzooError
-from ..registry import create_model, model_info
+from ..registry import model_info
 from .augment import BatchPipeline
-from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 
 

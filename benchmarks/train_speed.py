@@ -5,7 +5,7 @@ padding/crop/flip and normalisation), the same model, batch size, optimiser and 
 of both and the ratio, both test accuracies, and cnnzoo's time to 91% test accuracy.
 
     .venv/bin/python benchmarks/train_speed.py --model lenet5 --epochs 3
-    .venv/bin/python benchmarks/train_speed.py --model resnet20_cifar --epochs 1
+    .venv/bin/python benchmarks/train_speed.py --model resnet20_cifar --epochs 1 --limit-train 10000
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def torchvision_root(tmp: Path) -> Path:
     return tmp
 
 
-def plain_loop(model_name: str, epochs: int, batch_size: int, lr: float, size: int, workers: int) -> dict:
+def plain_loop(model_name: str, epochs: int, batch_size: int, lr: float, size: int, workers: int,
+               limit: int | None = None) -> dict:
     from torchvision import datasets, transforms
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,6 +53,8 @@ def plain_loop(model_name: str, epochs: int, batch_size: int, lr: float, size: i
         test_tf = transforms.Compose([transforms.Pad(pad), transforms.ToTensor(), transforms.Normalize((0.2860,), (0.3530,))])
         train = datasets.FashionMNIST(root, train=True, transform=train_tf)
         test = datasets.FashionMNIST(root, train=False, transform=test_tf)
+        if limit:
+            train = torch.utils.data.Subset(train, range(limit))
         loader = torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, num_workers=workers)
         test_loader = torch.utils.data.DataLoader(test, batch_size=512, num_workers=workers)
         torch.manual_seed(0)
@@ -82,17 +85,19 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the plain loop")
+    ap.add_argument("--limit-train", type=int, help="train on the first N images only (speed runs of big models)")
     args = ap.parse_args()
     info = cnnzoo.model_info(args.model)
     size = max(28, info.min_size)
     print(f"machine: {os.cpu_count()} CPU threads, torch {torch.__version__}, {torch.get_num_threads()} intra-op threads")
     print(f"model {args.model}, batch {args.batch_size}, {args.epochs} epochs, Fashion-MNIST at {size}x{size}")
 
-    base = plain_loop(args.model, args.epochs, args.batch_size, args.lr, size, args.workers)
+    base = plain_loop(args.model, args.epochs, args.batch_size, args.lr, size, args.workers, args.limit_train)
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(model=args.model, data="fashion-mnist", epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, nesterov=True, schedule="onecycle", warmup_epochs=0.3, label_smoothing=0.1,
                           augment=("crop", "flip"), val_size=5000, out=out, progress=False,
+                          limit_train=args.limit_train + 5000 if args.limit_train else None,
                           model_kwargs=MODEL_ARGS.get(args.model, {}))
         ours = fit(cfg, log=lambda *a: None)
     print(f"{'':<22}{'images/s':>12}{'train s':>10}{'test top-1':>12}")

@@ -13,16 +13,21 @@ CSV_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "
               "epoch_time"]
 
 
-def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
-    """Rewritten whole each epoch from the checkpoint's history, so a resumed run has no duplicate rows."""
+def write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
+    """A CSV of ``rows`` (only ``fields``), written atomically."""
 
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
+            w = csv.DictWriter(f, fields, extrasaction="ignore")
             w.writeheader()
-            w.writerows(history)
+            w.writerows(rows)
 
     atomic_write(path, write)
+
+
+def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    """Rewritten whole each epoch from the checkpoint's history, so a resumed run has no duplicate rows."""
+    write_csv(path, CSV_FIELDS, history)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

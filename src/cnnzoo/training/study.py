@@ -12,7 +12,6 @@ The results go to ``study.csv``, ``study.md`` and ``study.png`` (accuracy agains
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from ..weights import atomic_write
 from .config import TrainConfig
+from .outputs import write_csv
 from .transfer import parse_strategy
 
 FIELDS = ["strategy", "per_class", "test_top1", "time_s"]
@@ -64,13 +64,7 @@ def _quiet(*args: Any, **kwargs: Any) -> None:
 def write_table(out: Path, rows: list[dict[str, Any]]) -> None:
     """``study.csv`` and ``study.md``, rewritten whole after every run."""
 
-    def write_csv(tmp: str) -> None:
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, FIELDS, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
-
-    atomic_write(out / "study.csv", write_csv)
+    write_csv(out / "study.csv", list(FIELDS), rows)
     lines = ["| strategy | per class | test accuracy | time (s) |", "|---|---:|---:|---:|"]
     lines += [f"| {r['strategy']} | {r['per_class']} | {r['test_top1']:.4f} | {r['time_s']:.1f} |" for r in rows]
     atomic_write(out / "study.md", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))

@@ -72,9 +72,8 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"cannot read {str(path)!r} as PyTorch weights ({first[:120]}); "
-                           "is it a .pth state dict or a cnnzoo checkpoint?") from exc
+        raise WeightsError(f"cannot read {str(path)!r} as PyTorch weights ({type(exc).__name__}); "
+                           "give a .safetensors file, a .pth state dict or a cnnzoo checkpoint") from exc
     return _unwrap(obj, path)
 
 

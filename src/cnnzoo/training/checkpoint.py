@@ -28,7 +28,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CnnzooError(f"cannot read checkpoint {path} ({type(exc).__name__}); is it complete?") from exc
+        raise CnnzooError(f"cannot read {path} as a checkpoint ({type(exc).__name__}); give a cnnzoo "
+                          "training checkpoint (last.pt / best.pt of a run), complete and unmodified") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CnnzooError(f"{path} is not a cnnzoo training checkpoint")
     return ckpt

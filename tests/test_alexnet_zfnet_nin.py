@@ -1,4 +1,4 @@
-"""AlexNet (2012 and torchvision's), ZFNet and NiN: exact layer figures from the papers, torchvision parity."""
+"""LeNet-5, AlexNet (2012 and torchvision's), ZFNet and NiN: exact layer figures from the papers, torchvision parity."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torchvision
 from torch import nn
 
 import cnnzoo
+from cnnzoo.analysis import analyze
 from cnnzoo.layers import paper_lrn
 from cnnzoo.models.alexnet import TowerLRN
 from conftest import assert_torchvision_parity
@@ -186,3 +187,19 @@ def test_nin_classifier_is_the_last_1x1_conv():
     assert isinstance(model.classifier, nn.Conv2d) and model.classifier.out_channels == 5
     with torch.no_grad():
         assert model(x).shape == (2, 5)
+
+
+def test_lenet5_batchnorm_variant():
+    plain = cnnzoo.create_model("lenet5", act="relu", pool="max")
+    bn = cnnzoo.create_model("lenet5", act="relu", pool="max", norm="bn")
+    # BN replaces the biases of C1, C3, C5 and F6 (6 + 16 + 120 + 84) with a scale and a shift each.
+    assert sum(p.numel() for p in plain.parameters()) == 61_706
+    assert sum(p.numel() for p in bn.parameters()) == 61_706 + 226
+    assert [k for k in plain.state_dict() if "bn" in k] == []
+    assert [n for n, m in bn.named_modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))] == \
+        ["bn1", "bn2", "bn3", "bn4"]
+    assert bn.conv1.bias is None and bn.fc1.bias is None and bn.fc.bias is not None
+    assert analyze(bn, (1, 32, 32)).totals.params == 61_932
+    assert bn(torch.randn(2, 1, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="norm None or 'bn'"):
+        cnnzoo.create_model("lenet5", norm="ln")

@@ -2,7 +2,10 @@
 
 The plain loop is torchvision's ``FashionMNIST`` + ``DataLoader`` + per-image transforms (the same
 padding/crop/flip and normalisation), the same model, batch size, optimiser and epochs. Prints images/s
-of both and the ratio, both test accuracies, and cnnzoo's time to 91% test accuracy.
+of both and the ratio and both test accuracies. It also measures this machine's fp32 matrix-multiply peak
+and the model's training cost per image (3x its forward FLOPs: the backward pass costs two forwards), so
+it prints the ceiling no trainer can pass here: peak / cost images/s, as a multiple of the plain loop.
+Time to 91% test accuracy is ``benchmarks/time_to_accuracy.py``.
 
     .venv/bin/python benchmarks/train_speed.py --model lenet5 --epochs 3
     .venv/bin/python benchmarks/train_speed.py --model resnet20_cifar --epochs 1 --limit-train 10000
@@ -22,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import cnnzoo
+from cnnzoo.analysis import analyze
 from cnnzoo.datasets.fetch import DEBIAN_FASHION_MNIST, data_home
 from cnnzoo.training.config import TrainConfig
 from cnnzoo.training.fit import fit
@@ -78,6 +82,23 @@ def plain_loop(model_name: str, epochs: int, batch_size: int, lr: float, size: i
     return {"images_per_s": seen / elapsed, "time": elapsed, "test_top1": correct / len(test)}
 
 
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """The best fp32 GFLOP/s of an n x n matrix product on this machine (all intra-op threads)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def training_gflop_per_image(model_name: str, size: int) -> float:
+    model = cnnzoo.create_model(model_name, num_classes=10, in_chans=1, **MODEL_ARGS.get(model_name, {}))
+    return 3 * analyze(model, (1, size, size), training=True).totals.flops / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lenet5")
@@ -104,6 +125,11 @@ def main() -> None:
     print(f"{'plain PyTorch loop':<22}{base['images_per_s']:>12,.0f}{base['time']:>10.1f}{base['test_top1']:>12.4f}")
     print(f"{'cnnzoo':<22}{ours['images_per_s']:>12,.0f}{ours['train_time_s']:>10.1f}{ours['test_top1']:>12.4f}")
     print(f"speed ratio (cnnzoo / plain): {ours['images_per_s'] / base['images_per_s']:.2f}x")
+    peak, cost = matmul_peak_gflops(), training_gflop_per_image(args.model, size)
+    ceiling = peak / cost
+    print(f"ceiling: fp32 matmul peak {peak:.0f} GFLOP/s / {cost:.4f} GFLOP per training image = "
+          f"{ceiling:,.0f} images/s = {ceiling / base['images_per_s']:.2f}x the plain loop "
+          f"(plain loop at {base['images_per_s'] * cost:.0f} GFLOP/s, cnnzoo at {ours['images_per_s'] * cost:.0f})")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,8 @@ class LeNet5(ZooModel):
     paper="Gradient-Based Learning Applied to Document Recognition",
     input_size=(1, 32, 32), min_size=32, num_classes=10, params=61_706,
     source="computed from the layer specs (full C3, linear output)",
-    notes="28x28 MNIST-style images are zero-padded to 32x32, as LeCun did",
+    notes="28x28 MNIST-style images are zero-padded to 32x32, as LeCun did; act=relu, pool=max and norm=bn "
+          "give the modern form the main job trains",
 ))
 def lenet5(**kwargs) -> LeNet5:
     return LeNet5(**kwargs)

@@ -91,6 +91,7 @@ def test_same_seed_same_metrics(tiny, tmp_path):
     assert list((tmp_path / "a" / "tensorboard").iterdir())
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     assert len(report["confusion"]) == 10 and sum(map(sum, report["confusion"])) == 100
+    assert report["config"]["channels_last"] is False  # unset, it resolves per device: off on CPU
 
 
 def _cli(root: Path, out: Path, *extra: str) -> list[str]:

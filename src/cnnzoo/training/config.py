@@ -48,7 +48,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     amp: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | off
-    channels_last: bool = False
+    # None: on for CUDA, where channels-last feeds tensor cores without transposes; off on CPU, where it sped
+    # up some of our models and slowed others (LeNet-5 with batch norm) in our measurements.
+    channels_last: bool | None = None
     compile: bool = False
     clip_grad: float | None = None
     ema: float | None = None  # EMA decay, e.g. 0.999

@@ -39,6 +39,8 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
     ckpt = load_checkpoint(ckpt_path) if resume else None
     if ckpt is not None:
         cfg = TrainConfig.from_dict({**ckpt["config"], "epochs": cfg.epochs, "progress": cfg.progress})
+    if cfg.channels_last is None:
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), "channels_last": device.type == "cuda"})
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 

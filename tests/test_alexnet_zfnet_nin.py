@@ -201,5 +201,5 @@ def test_lenet5_batchnorm_variant():
     assert bn.conv1.bias is None and bn.fc1.bias is None and bn.fc.bias is not None
     assert analyze(bn, (1, 32, 32)).totals.params == 61_932
     assert bn(torch.randn(2, 1, 32, 32)).shape == (2, 10)
-    with pytest.raises(ValueError, match="norm None or 'bn'"):
+    with pytest.raises(cnnzoo.ModelArgumentError, match="norm None or 'bn'"):
         cnnzoo.create_model("lenet5", norm="ln")

@@ -193,6 +193,10 @@ def test_user_errors_are_one_line_and_exit_2(tiny, tmp_path, capsys):
         (["train", "lenet5", "--resume", "--out", str(tmp_path / "none")], "no checkpoint"),
         (["eval", str(tmp_path / "missing.pt")], "no checkpoint"),
         (["train", "lenet5", "--config", str(tmp_path / "missing.toml")], "does not exist"),
+        (["train", "lenet5", "--data", "mnist", "--data-root", str(tiny), "--model-arg", "norm=ln"],
+         "lenet5 refused its arguments (act must be one of"),
+        (["train", "lenet5", "--data", "mnist", "--data-root", str(tiny), "--model-arg", "depth=8"],
+         "unexpected keyword argument 'depth'"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

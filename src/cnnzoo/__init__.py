@@ -2,14 +2,14 @@
 
 from .analysis import analyze
 from .base import AuxOutputs, FeatureInfo, ZooModel
-from .errors import CnnzooError, InputSizeError, UnknownModelError, WeightsError
+from .errors import CnnzooError, InputSizeError, ModelArgumentError, UnknownModelError, WeightsError
 from .registry import ModelInfo, Preprocessing, create_model, list_models, model_info
 from .weights import load, load_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AuxOutputs", "CnnzooError", "FeatureInfo", "InputSizeError", "ModelInfo", "Preprocessing",
-    "UnknownModelError", "WeightsError", "ZooModel", "analyze", "create_model", "list_models", "load",
+    "AuxOutputs", "CnnzooError", "FeatureInfo", "InputSizeError", "ModelArgumentError", "ModelInfo",
+    "Preprocessing", "UnknownModelError", "WeightsError", "ZooModel", "analyze", "create_model", "list_models", "load",
     "load_weights", "model_info",
 ]

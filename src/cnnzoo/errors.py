@@ -19,6 +19,10 @@ class UnknownModelError(CnnzooError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class ModelArgumentError(CnnzooError, ValueError):
+    """A constructor argument the model does not take, or a value it refuses."""
+
+
 class InputSizeError(CnnzooError, ValueError):
     """An input that a model cannot take: too small, or the wrong number of channels."""
 

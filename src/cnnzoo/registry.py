@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from .errors import UnknownModelError
+from .errors import ModelArgumentError, UnknownModelError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -159,7 +159,14 @@ def create_model(
         "in_chans": info.input_size[0] if in_chans is None else in_chans,
         **kwargs,
     }
-    model = entry.builder(**args)
+    try:
+        model = entry.builder(**args)
+    except (TypeError, ValueError) as exc:
+        # Only the caller's own arguments can be at fault; without any, a failure is a bug of ours.
+        if not kwargs and num_classes is None and in_chans is None:
+            raise
+        raise ModelArgumentError(f"{name} refused its arguments ({exc}); its options are documented in "
+                                 f"{entry.builder.__module__}") from exc
     model.model_name = name
     model.model_args = args
     model.min_input_size = info.min_size

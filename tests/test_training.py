@@ -197,6 +197,12 @@ def test_user_errors_are_one_line_and_exit_2(tiny, tmp_path, capsys):
          "lenet5 refused its arguments (act must be one of"),
         (["train", "lenet5", "--data", "mnist", "--data-root", str(tiny), "--model-arg", "depth=8"],
          "unexpected keyword argument 'depth'"),
+        (["train", "lenet5", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        (["train", "lenet5", "--epochs", "0"], "--epochs must be at least 1, got 0"),
+        (["train", "lenet5", "--lr", "-1"], "--lr must be positive"),
+        (["train", "lenet5", "--ema", "2"], "--ema must be in (0, 1)"),
+        (["train", "lenet5", "--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
+        (["train", "lenet5", "--augment", "crop,mixup"], "unknown augmentation 'mixup' in --augment"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

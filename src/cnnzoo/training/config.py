@@ -80,6 +80,33 @@ class TrainConfig:
         values = {k: tuple(v) if isinstance(v, list) and k in _TUPLES else v for k, v in d.items()}
         return cls(**values)
 
+    def check(self) -> None:
+        """Refuse values no run can use, naming the flag: one line instead of an error deep in torch."""
+        from .augment import AUGMENTATIONS
+
+        ranges = [
+            ("epochs", self.epochs >= 1, "at least 1"), ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("lr", self.lr > 0, "positive"), ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, "0 or more"), ("gamma", self.gamma > 0, "positive"),
+            ("patience", self.patience >= 0, "0 or more"), ("step_epochs", self.step_epochs >= 1, "at least 1"),
+            ("warmup_epochs", self.warmup_epochs >= 0, "0 or more"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("aux_weight", self.aux_weight >= 0, "0 or more"), ("val_size", self.val_size >= 0, "0 or more"),
+            ("image_size", self.image_size is None or self.image_size >= 1, "at least 1"),
+            ("clip_grad", self.clip_grad is None or self.clip_grad > 0, "positive"),
+            ("ema", self.ema is None or 0 < self.ema < 1, "in (0, 1), e.g. 0.999"),
+            ("limit_train", self.limit_train is None or self.limit_train >= 1, "at least 1"),
+            ("limit_per_class", self.limit_per_class is None or self.limit_per_class >= 1, "at least 1"),
+            ("lr_spread", self.lr_spread >= 1, "at least 1"), ("head_epochs", self.head_epochs >= 0, "0 or more"),
+            ("small_input", self.small_input in ("variant", "upsample"), "variant or upsample"),
+        ]
+        for name, ok, rule in ranges:
+            if not ok:
+                raise CnnzooError(f"--{name.replace('_', '-')} must be {rule}, got {getattr(self, name)}")
+        unknown = [a for a in self.augment if a not in AUGMENTATIONS]
+        if unknown:
+            raise CnnzooError(f"unknown augmentation {unknown[0]!r} in --augment; choose from {', '.join(AUGMENTATIONS)}")
+
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 

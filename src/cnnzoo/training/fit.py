@@ -31,6 +31,7 @@ def run_folder(cfg: TrainConfig) -> Path:
 
 def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.data``; returns the report (also written to ``report.json``)."""
+    cfg.check()
     device = pick_device(cfg.device)
     dist = Dist.from_env(device)
     out = run_folder(cfg)

@@ -203,6 +203,7 @@ def test_user_errors_are_one_line_and_exit_2(tiny, tmp_path, capsys):
         (["train", "lenet5", "--ema", "2"], "--ema must be in (0, 1)"),
         (["train", "lenet5", "--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
         (["train", "lenet5", "--augment", "crop,mixup"], "unknown augmentation 'mixup' in --augment"),
+        (["list", "zzz*"], "no registered model matches 'zzz*'"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

@@ -7,6 +7,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import CnnzooError
 from ..registry import list_models, model_info
 
 
@@ -20,8 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    names = list_models(args.pattern)
+    if not names:
+        raise CnnzooError(f"no registered model matches {args.pattern!r}; patterns are fnmatch-style, e.g. 'resnet*'")
     table = Table("model", "paper", "year", "input", "params", "GMACs", "top-1")
-    for name in list_models(args.pattern):
+    for name in names:
         i = model_info(name)
         table.add_row(name, i.paper, str(i.year), "x".join(map(str, i.input_size)), fmt_params(i),
                       f"{i.gmacs:g}" if i.gmacs else "—", f"{i.top1:g}" if i.top1 else "—")

@@ -27,7 +27,7 @@ from cnnzoo.training.config import TrainConfig
 from cnnzoo.training.fit import fit
 from cnnzoo.training.recipes import recipe_overrides
 from cnnzoo.training.trainer import lr_factor
-from train_speed import torchvision_root
+from train_speed import test_accuracy, torchvision_root
 
 
 def plain_loop(cfg: TrainConfig, target: float, workers: int) -> dict:
@@ -56,12 +56,7 @@ def plain_loop(cfg: TrainConfig, target: float, workers: int) -> dict:
                 opt.step()
                 sched.step()
             train_time += time.perf_counter() - t0
-            model.eval()
-            correct = 0
-            with torch.no_grad():
-                for x, y in test_loader:
-                    correct += (model(x).argmax(1) == y).sum().item()
-            history.append(correct / len(test))
+            history.append(test_accuracy(model, test_loader))
             if reached is None and history[-1] >= target:
                 reached = train_time
     return {"history": history, "train_time": train_time, "time_to_target": reached}

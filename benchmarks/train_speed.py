@@ -44,6 +44,15 @@ def torchvision_root(tmp: Path) -> Path:
     return tmp
 
 
+def test_accuracy(model: torch.nn.Module, loader: torch.utils.data.DataLoader) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+    return correct / len(loader.dataset)
+
+
 def plain_loop(model_name: str, epochs: int, batch_size: int, lr: float, size: int, workers: int,
                limit: int | None = None) -> dict:
     from torchvision import datasets, transforms
@@ -74,12 +83,8 @@ def plain_loop(model_name: str, epochs: int, batch_size: int, lr: float, size: i
                 opt.step()
                 seen += len(y)
         elapsed = time.perf_counter() - t0
-        model.eval()
-        correct = 0
-        with torch.no_grad():
-            for x, y in test_loader:
-                correct += (model(x).argmax(1) == y).sum().item()
-    return {"images_per_s": seen / elapsed, "time": elapsed, "test_top1": correct / len(test)}
+        top1 = test_accuracy(model, test_loader)
+    return {"images_per_s": seen / elapsed, "time": elapsed, "test_top1": top1}
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:

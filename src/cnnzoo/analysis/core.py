@@ -180,6 +180,9 @@ class _Tracer(TorchFunctionMode):
         self.claimed: set[int] = set()
         # id -> (tensor, field); holding the tensor keeps its id from being reused during the trace
         self.fields: dict[int, tuple[Tensor, ReceptiveField | None]] = {}
+        # id -> the row that produced the tensor (absent: the input); `fields` keeps those ids valid
+        self.producers: dict[int, LayerRow] = {}
+        self.sources: dict[int, list[LayerRow | None]] = {}  # id(row) -> producers of its inputs (None: the input)
         self.stack: list[tuple[str, nn.Module, int]] = []
         self.rows: list[LayerRow] = []
         self.called: set[str] = set()
@@ -233,6 +236,8 @@ class _Tracer(TorchFunctionMode):
         if op in ("__get__", "detach", "requires_grad_"):  # aliases such as x.data: follow silently
             for o in outs:
                 self.fields[id(o)] = (o, fields[0] if fields else None)
+                if acts and id(acts[0]) in self.producers:
+                    self.producers[id(o)] = self.producers[id(acts[0])]
             return
         c = cost(Call(op, args, kwargs, outs, acts, fields))
         fresh = [o for o in outs if not any(o is t for t in inputs)]
@@ -250,6 +255,7 @@ class _Tracer(TorchFunctionMode):
             mem_bytes=sum(o.numel() * self._itemsize(o) for o in allocated),
             field=c.field, note="in-place" if is_inplace(op, kwargs) else ("view" if fresh and not allocated else ""),
         )
+        self.sources[id(row)] = [self.producers.get(id(t)) for t in acts]
         for t in weights:
             if id(t) not in self.claimed:
                 self.claimed.add(id(t))
@@ -257,6 +263,7 @@ class _Tracer(TorchFunctionMode):
         self.rows.append(row)
         for o in outs:
             self.fields[id(o)] = (o, c.field)
+            self.producers[id(o)] = row
 
     def _itemsize(self, t: Tensor) -> int:
         return self.bpe if t.is_floating_point() else t.element_size()
@@ -321,6 +328,8 @@ class _Tracer(TorchFunctionMode):
         self._place_unclaimed(rows, {name: type(m).__name__ for name, m in self.modules})
         for i, r in enumerate(rows):
             r.index = i
+        for r in rows:
+            r.inputs = tuple(dict.fromkeys(0 if s is None else s.index for s in self.sources.get(id(r), ())))
         spatial = [r for r in rows if r.field is not None and not r.field.whole and r.field.spans]
         field = max(reversed(spatial), key=lambda r: math.prod(r.field.size)).field if spatial else None
         macs = sum(r.macs for r in rows if r.kind in MAC_KINDS)
@@ -491,5 +500,6 @@ def _trace(module: nn.Module, label: str, size: tuple[int, ...], dtype: str, tra
         for m, mode in modes:
             m.training = mode
     rows, totals = tracer.finish(x, output)
+    stages = tuple(getattr(f, "module", "") for f in getattr(module, "feature_info", None) or ())
     return Analysis(model=label, input_size=size, dtype=dtype, rows=rows, totals=totals, training=training,
-                    module_types={name: type(m).__name__ for name, m in tracer.modules})
+                    module_types={name: type(m).__name__ for name, m in tracer.modules}, stages=stages)

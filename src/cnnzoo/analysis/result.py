@@ -19,7 +19,8 @@ class LayerRow:
 
     ``name`` is the qualified name of the module that ran it (``""`` for the model's own forward);
     ``output`` the per-sample shape (C x H x W for images). ``mem_elements``/``mem_bytes`` count only
-    newly allocated outputs: a view or an in-place result allocates nothing.
+    newly allocated outputs: a view or an in-place result allocates nothing. ``inputs`` are the indices
+    of the rows whose outputs this operation consumed (0: the input), the data flow the report draws.
     """
 
     index: int
@@ -42,6 +43,7 @@ class LayerRow:
     field: ReceptiveField | None = None
     leaf: bool = False
     note: str = ""
+    inputs: tuple[int, ...] = ()
 
     @property
     def params(self) -> int:
@@ -76,7 +78,7 @@ class LayerRow:
             "rf_size": list(f.size) if f else None, "rf_jump": list(f.jump) if f and not f.whole else None,
             "rf_start": list(f.start) if f and not f.whole else None, "rf_whole": f.whole if f else None,
             "rf_context": f.context if f else None,
-            "note": self.note,
+            "note": self.note, "inputs": list(self.inputs),
         }
 
 
@@ -157,6 +159,8 @@ class Analysis:
     totals: Totals
     training: bool = False
     module_types: dict[str, str] = field(default_factory=dict, repr=False)
+    #: the modules that end each stage (the model's ``feature_info``), shallow to deep
+    stages: tuple[str, ...] = ()
     conventions: dict[str, str] = field(default_factory=lambda: dict(CONVENTIONS), repr=False)
 
     def row(self, name: str, op: str | None = None) -> LayerRow:
@@ -168,7 +172,8 @@ class Analysis:
 
     def collapse(self, depth: int | None) -> list[LayerRow]:
         """Rows with every module deeper than ``depth`` name components merged into its ancestor at
-        ``depth``: figures summed, output and receptive field those of the block's last operation."""
+        ``depth``: figures summed, output and receptive field those of the block's last operation;
+        ``inputs`` renumbered to the merged rows."""
         if depth is None:
             return list(self.rows)
         if depth < 1:
@@ -185,13 +190,13 @@ class Analysis:
                 groups[key] = []
                 order.append((key, None))
             groups[key].append(r)
-        out = []
+        out: list[LayerRow] = []
+        merged: dict[int, int] = {}  # old index -> new index
         for key, r in order:
-            if r is not None:
-                out.append(replace(r, index=len(out)))
-                continue
-            members = groups[key]
-            if len(members) == 1 and members[0].name == key and members[0].leaf:
+            members = [r] if r is not None else groups[key]
+            for m in members:
+                merged[m.index] = len(out)
+            if r is not None or len(members) == 1 and members[0].name == key and members[0].leaf:
                 out.append(replace(members[0], index=len(out)))
                 continue
             last = members[-1]
@@ -205,7 +210,10 @@ class Analysis:
                 counted=all(m.counted for m in members), out_elements=last.out_elements,
                 mem_elements=sum(m.mem_elements for m in members), mem_bytes=sum(m.mem_bytes for m in members),
                 field=last.field, leaf=False, note=last.note if unused else f"{len(members)} ops",
+                inputs=tuple(i for m in members for i in m.inputs),
             ))
+        for r in out:
+            r.inputs = tuple(dict.fromkeys(merged[i] for i in r.inputs if merged[i] != r.index))
         return out
 
     def training_memory(self, batch_size: int = 1, optimizer: str = "momentum") -> TrainingMemory:

@@ -1,0 +1,159 @@
+"""The forward-only engines: agreement with eager PyTorch, the export cache, ``auto``'s cached choice, fallbacks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import cnnzoo
+from cnnzoo import inference
+from cnnzoo.inference import ENGINES, EngineError, build_engine
+
+pytest.importorskip("onnxruntime")
+
+
+def scrambled(name: str, **kwargs) -> nn.Module:
+    """A model whose logits are of order one or more: random BN statistics and classifier, so every weight counts."""
+    torch.manual_seed(0)
+    model = cnnzoo.create_model(name, **kwargs)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            nn.init.uniform_(module.weight, 0.5, 1.5)
+            nn.init.normal_(module.bias, 0.0, 0.1)
+            nn.init.normal_(module.running_mean, 0.0, 0.1)
+            nn.init.uniform_(module.running_var, 0.5, 1.5)
+    model.eval()
+    classifier = model.get_classifier()
+    size = max(model.min_input_size, 32)
+    with torch.no_grad():  # logits of about +-10: a real scale, so the 1e-4 tolerance means something
+        scale = 10 / model(torch.randn(2, model.in_chans, size, size)).abs().max()
+        classifier.weight.mul_(scale)
+        classifier.bias.mul_(scale)
+    return model
+
+
+# (model, input size): a LeNet, grouped and depthwise convolutions, TF SAME padding, ceil_mode pooling with
+# auxiliary heads in eval form, a deep residual net.
+AGREE = [("lenet5", 32), ("resnext50_32x4d", 32), ("mobilenet_v2_cifar", 32), ("efficientnet_lite0", 64),
+         ("googlenet", 64), ("resnet56_cifar", 32)]
+
+
+@pytest.mark.parametrize("name,size", AGREE)
+def test_onnxruntime_agrees_with_eager(name, size, tmp_path):
+    model = scrambled(name)
+    engine = build_engine(model, (model.in_chans, size, size), engine="onnxruntime", cache_dir=tmp_path)
+    assert engine.name == "onnxruntime"
+    x = torch.randn(5, model.in_chans, size, size)  # another batch size than the export's
+    with torch.no_grad():
+        expected = model(x)
+    got = engine(x)
+    assert got.dtype == torch.float32 and got.shape == expected.shape
+    assert expected.abs().max() > 5
+    assert (got - expected).abs().max().item() < 1e-4
+
+
+def test_second_build_does_not_export_again(tmp_path, monkeypatch):
+    model = scrambled("lenet5")
+    first = build_engine(model, (1, 32, 32), engine="onnxruntime", cache_dir=tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 1 and files[0].startswith("lenet5-") and files[0].endswith(".onnx")
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(inference, "export_onnx", no_export)
+    second = build_engine(model, (1, 32, 32), engine="onnxruntime", cache_dir=tmp_path)
+    x = torch.randn(3, 1, 32, 32)
+    assert torch.equal(first(x), second(x))
+    # other weights are another graph: exported again
+    with torch.no_grad():
+        model.conv1.weight.add_(0.1)
+    with pytest.raises(EngineError, match="exported again"):
+        build_engine(model, (1, 32, 32), engine="onnxruntime", cache_dir=tmp_path)
+
+
+def test_auto_measures_once_and_caches_its_choice(tmp_path, monkeypatch):
+    model = scrambled("lenet5")
+    lines: list[str] = []
+    engine = build_engine(model, (1, 32, 32), batch_size=16, cache_dir=tmp_path, log=lines.append)
+    assert engine.name in ("eager", "onnxruntime")
+    assert len(lines) == 1 and lines[0].startswith(f"engine auto: {engine.name} (")
+    assert "onnxruntime" in lines[0] and "eager" in lines[0] and "img/s" in lines[0]
+
+    def no_measure(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(inference, "measure", no_measure)
+    monkeypatch.setattr(inference, "export_onnx", no_measure)
+    lines.clear()
+    again = build_engine(model, (1, 32, 32), batch_size=16, cache_dir=tmp_path, log=lines.append)
+    assert again.name == engine.name and "measured before" in lines[0]
+
+
+def test_any_batch_size_and_other_shapes(tmp_path):
+    model = scrambled("lenet5")
+    engine = build_engine(model, (1, 32, 32), engine="onnxruntime", cache_dir=tmp_path)
+    for n in (1, 2, 37):
+        x = torch.randn(n, 1, 32, 32)
+        assert (engine(x) - model(x)).abs().max() < 1e-4
+    # a shape it was not built for runs eagerly, with eager's one-line errors
+    with pytest.raises(cnnzoo.InputSizeError, match="at least 32x32"):
+        engine(torch.randn(2, 1, 28, 28))
+
+
+def test_a_wrapper_module_and_tuple_outputs(tmp_path):
+    model = scrambled("resnet20_cifar")
+
+    class PreLogits(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m.forward_head(self.m.forward_features(x), pre_logits=True), x.mean()
+
+    wrapper = PreLogits(model)
+    engine = build_engine(wrapper, (3, 32, 32), engine="onnxruntime", cache_dir=tmp_path)
+    x = torch.randn(3, 3, 32, 32)
+    expected = wrapper(x)[0]
+    assert engine(x).shape == (3, 64)
+    assert (engine(x) - expected).abs().max() < 1e-4
+
+
+def test_without_onnxruntime(tmp_path, monkeypatch):
+    monkeypatch.setattr(inference, "onnx_available", lambda: False)
+    model = scrambled("lenet5")
+    lines: list[str] = []
+    assert build_engine(model, (1, 32, 32), cache_dir=tmp_path, log=lines.append).name == "eager"
+    assert "pip install 'cnnzoo[onnx]'" in lines[0]
+    with pytest.raises(EngineError, match=r"pip install 'cnnzoo\[onnx\]'"):
+        build_engine(model, (1, 32, 32), engine="onnxruntime", cache_dir=tmp_path)
+
+
+def test_a_failing_engine_falls_back_with_one_warning(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no exporter takes this\nsecond line")
+
+    monkeypatch.setattr(inference, "export_onnx", broken)
+    model = scrambled("lenet5")
+    lines: list[str] = []
+    with pytest.warns(UserWarning) as caught:
+        engine = build_engine(model, (1, 32, 32), cache_dir=tmp_path, log=lines.append)
+    assert engine.name == "eager" and len(caught) == 1
+    assert "onnxruntime engine cannot run lenet5: no exporter takes this; trying the next" in str(caught[0].message)
+    assert lines == [lines[0]] and lines[0].startswith("engine auto: eager (eager ")
+
+
+def test_unknown_engine():
+    with pytest.raises(EngineError, match="choose one of auto, eager, compile, onnxruntime"):
+        build_engine(nn.Identity(), (1, 2, 2), engine="tensorrt")
+    assert ENGINES == ("auto", "eager", "compile", "onnxruntime")
+
+
+def test_cache_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path))
+    assert inference.cache_home() == tmp_path / "onnx"
+    monkeypatch.delenv("CNNZOO_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert inference.cache_home() == tmp_path / "xdg" / "cnnzoo" / "onnx"

@@ -188,7 +188,7 @@ def test_user_errors_are_one_line_and_exit_2(tiny, tmp_path, capsys):
     cases = [
         (["train", "lenet55"], "did you mean lenet5"),
         (["train", "lenet5", "--data", "folder:/nonexistent"], "does not exist"),
-        (["train", "lenet5", "--data", "mnist", "--data-root", str(tiny), "--schedule", "sometimes"], "unknown schedule"),
+        (["train", "lenet5", "--data", "mnist", "--data-root", str(tiny), "--schedule", "sometimes"], "--schedule must be plateau, multistep"),
         (["train", "lenet5", "--recipe", "bogus"], "unknown recipe"),
         (["train", "lenet5", "--resume", "--out", str(tmp_path / "none")], "no checkpoint"),
         (["eval", str(tmp_path / "missing.pt")], "no checkpoint"),

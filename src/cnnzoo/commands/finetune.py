@@ -14,7 +14,7 @@ import dataclasses
 
 from ..errors import CnnzooError
 from ..training.config import TrainConfig
-from .train import add_config_flags, resolve_config
+from .train import add_config_flags, print_config, resolve_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("finetune", help="fine-tune pretrained weights on a new dataset (transfer learning)",
                        description="Fine-tune MODEL from --weights on --data. --strategy auto (the default) "
                                    "chooses linear, top:K or full from the data's size and similarity.")
-    add_config_flags(p, skip=frozenset({"similar"}), defaults=FINETUNE)
+    add_config_flags(p, skip=frozenset({"similar"}), defaults=FINETUNE, scope="finetune")
     similar = p.add_mutually_exclusive_group()
     similar.add_argument("--similar", dest="similar", action="store_const", const=True, default=argparse.SUPPRESS,
                          help="the data resembles the pretraining data (for --strategy auto; default: measured)")
@@ -45,6 +45,10 @@ def finetune_config(args: argparse.Namespace) -> TrainConfig:
     if not cfg.weights:
         raise CnnzooError("finetune needs --weights: a cnnzoo checkpoint (.pt), a .safetensors or torchvision .pth "
                           "file, or a registered tag such as imagenet")
+    return _default_out(cfg)
+
+
+def _default_out(cfg: TrainConfig) -> TrainConfig:
     if cfg.out is None:
         cfg = dataclasses.replace(cfg, out=f"runs/{cfg.model}-{cfg.data.replace(':', '_').replace('/', '_')}-finetune")
     return cfg
@@ -54,6 +58,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from ..registry import model_info
 
     model_info(args.model)  # an unknown name fails here, before any data is read
+    if args.print_config:
+        from ..training.recipes import FINETUNE
+
+        return print_config(args, "finetune", FINETUNE, adjust=_default_out)
     cfg = finetune_config(args)
     if args.solver == "logreg":
         from ..training.linear_probe import linear_probe

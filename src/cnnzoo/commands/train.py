@@ -2,9 +2,10 @@
 
 Settings layer as: the config's defaults, then the recipe (``--recipe``, else the model's paper recipe),
 then the command's own defaults (``cnnzoo finetune``'s), then a TOML/YAML file (``--config``), then the
-flags given on the command line. Every field of :class:`~cnnzoo.training.config.TrainConfig` is a flag
-(``--batch-size``, ``--augment crop,flip``, ...); :func:`add_config_flags` and :func:`resolve_config` are
-shared by every command that trains.
+flags given on the command line. Every field of :class:`~cnnzoo.training.config.TrainConfig` whose scope
+fits the command is a flag (``--batch-size``, ``--augment crop,flip``, ...), with the one line of help
+kept beside the field; :func:`add_config_flags` and :func:`resolve_config` are shared by every command
+that trains, and ``--print-config`` shows the layered result without training.
 """
 
 from __future__ import annotations
@@ -17,62 +18,151 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnzooError
-from ..training.config import TrainConfig, read_config_file
+from ..training.config import TrainConfig, read_config_file, to_toml, valid_device
 
 _SKIP = {"model", "model_kwargs", "progress"}
+_OTHER = {"train": "finetune", "finetune": "train"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model with its paper's recipe",
-                       description="Train MODEL. Settings: recipe, then --config file, then flags.")
+    p = sub.add_parser("train", help="train a model from scratch with its paper's recipe",
+                       description="Train MODEL from scratch. Settings layer as: the recipe (the model's "
+                                   "paper recipe unless --recipe says otherwise), then the --config file, then "
+                                   "flags. \"default: the recipe's\" is the recipe's value, which --print-config "
+                                   "shows for a given model. To start from pretrained weights, use "
+                                   "`cnnzoo finetune`.")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="test-set accuracy of checkpoints, and of their ensemble")
     e.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT")
     e.add_argument("--data", help="dataset (default: the one each checkpoint was trained on)")
-    e.add_argument("--data-root")
+    e.add_argument("--data-root", help="folder holding the dataset's files (default: the data cache)")
     e.add_argument("--tta", choices=["flip", "10crop"], help="test-time augmentation")
-    e.add_argument("--batch-size", type=int, default=512)
-    e.add_argument("--device", default="auto")
+    e.add_argument("--batch-size", type=positive_int, default=512, help="images per forward pass (default 512)")
+    e.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     e.set_defaults(func=cmd_eval)
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def device_arg(text: str) -> str:
+    """An argparse type: a device string (checked once, here, for every command that takes --device)."""
+    if not valid_device(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
+    return text
+
+
+class _ElsewhereAction(argparse.Action):
+    """A flag of the other training command: a hidden option whose use says where it belongs."""
+
+    def __init__(self, option_strings: list[str], dest: str, command: str = "", **kwargs: Any) -> None:
+        self.command = command
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        hint = ("it trains from pretrained weights" if self.command == "finetune"
+                else "it trains from scratch")
+        parser.error(f"{option_string} is an option of `cnnzoo {self.command}` ({hint}), not of `{parser.prog}`")
+
+
 def add_config_flags(p: argparse.ArgumentParser, skip: frozenset[str] = frozenset(),
-                     defaults: dict[str, Any] | None = None) -> None:
-    """MODEL, --config, --resume, --model-arg, --no-progress, and a flag for every TrainConfig field not in ``skip``.
+                     defaults: dict[str, Any] | None = None, scope: str = "train") -> None:
+    """MODEL, --config, --print-config, --resume, --model-arg, --no-progress, and a flag for every
+    TrainConfig field of ``scope`` (``train`` or ``finetune``) not in ``skip``.
 
     ``defaults`` are the command's own (shown in the help); they are applied by :func:`resolve_config`.
+    The help shows a recipe's setting as the recipe's, not the config's bare default. The other scope's
+    flags are hidden and, if given, say which command takes them.
     """
-    p.add_argument("model")
-    p.add_argument("--config", help="a TOML (or YAML) file of settings")
+    from ..training.recipes import RECIPES
+
+    in_recipes = {k for r in RECIPES.values() for k in r}
+    p.add_argument("model", help="registered model name (see `cnnzoo list`)")
+    p.add_argument("--config", metavar="FILE", help="a TOML (or YAML) file of settings, e.g. one written by "
+                                                   "--print-config")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved settings as TOML (loadable with --config) and exit without training")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="a constructor argument of the model, e.g. drop_path_rate=0.1 (repeatable)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(config_scope=scope)
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
-        if f.name in _SKIP or f.name in skip:
+        field_scope = f.metadata.get("scope", "all")
+        if f.name in _SKIP or f.name in skip or field_scope == "none":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if field_scope not in ("all", scope):
+            p.add_argument(flag, action=_ElsewhereAction, command=_OTHER[scope], default=argparse.SUPPRESS)
             continue
         kind = _base_type(hints[f.name])
-        flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
-        default = (defaults or {}).get(f.name, default)
+        text = f.metadata.get("help", "")
+        if defaults and f.name in defaults:
+            shown = _show(defaults[f.name])
+        elif f.name in in_recipes:
+            shown = "the recipe's"
+        else:  # a help that explains its own default (what None means) keeps it
+            shown = None if default is None or "(default" in text else _show(default)
+        text += f" (default: {shown})" if shown is not None else ""
+        text = text.replace("%", "%%")
         if kind is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                           help=f"(default {default})")
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
         elif kind is tuple:
-            p.add_argument(flag, type=_csv({"milestones": float, "classes": int}.get(f.name, str)), default=argparse.SUPPRESS,
-                           metavar="A,B", help=f"comma-separated (default {','.join(map(str, default)) or 'none'})")
+            item = typing.get_args(_strip_optional(hints[f.name]))[0]
+            p.add_argument(flag, type=_csv(item), default=argparse.SUPPRESS, metavar="A,B", help=text)
         else:
-            p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"(default {default})")
+            p.add_argument(flag, type=_typed(kind), default=argparse.SUPPRESS, metavar=_METAVARS.get(kind),
+                           help=text)
+
+
+_METAVARS = {int: "N", float: "X", str: None}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def _strip_optional(t: Any) -> Any:
+    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
+        return next(a for a in typing.get_args(t) if a is not type(None))
+    return t
 
 
 def _base_type(t: Any) -> type:
-    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
-        t = next(a for a in typing.get_args(t) if a is not type(None))
-    origin = typing.get_origin(t)
-    return origin or t
+    t = _strip_optional(t)
+    return typing.get_origin(t) or t
+
+
+def _typed(kind: type):
+    """An argparse type whose error says what was expected ("a whole number"), not the Python type."""
+    if kind is str:
+        return str
+    what = {int: "a whole number", float: "a number"}[kind]
+
+    def parse(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def _csv(kind: type):
@@ -100,29 +190,102 @@ def _model_kwargs(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def resolve_config(args: argparse.Namespace, defaults: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults ← recipe ← the command's ``defaults`` ← config file ← flags.
+def resolve_config(args: argparse.Namespace, defaults: dict[str, Any] | None = None,
+                   origins: dict[str, str] | None = None) -> TrainConfig:
+    """Defaults ← recipe ← the command's ``defaults`` ← config file ← flags, each value checked.
 
-    The recipe named by a flag or file wins over the model's.
+    The recipe named by a flag or file wins over the model's. ``origins``, if given, is filled with where
+    each setting that is not the config's own default came from (for ``--print-config``). A bad value
+    from the file is named with the file.
     """
     from ..training.recipes import default_recipe, recipe_overrides
 
-    file_values = read_config_file(args.config) if args.config else {}
+    source = f"config file {args.config}" if args.config else None
+    scope = getattr(args, "config_scope", "train")
+    file_values = _checked_file(read_config_file(args.config), source, scope) if args.config else {}
     flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name) and f.name not in _SKIP}
-    recipe = flags.get("recipe") or file_values.get("recipe") or default_recipe(args.model)
-    values: dict[str, Any] = {**recipe_overrides(recipe), **(defaults or {}), **file_values, **flags}
+    named = flags.get("recipe") or file_values.get("recipe")
+    recipe = named or default_recipe(args.model)
+    file_label = str(args.config)
+    layers = [(f"recipe {recipe}", recipe_overrides(recipe)), ("fine-tuning default", defaults or {}),
+              (file_label, {k: v for k, v in file_values.items() if k != "model_kwargs"}), ("flag", flags)]
+    values: dict[str, Any] = {}
+    seen: dict[str, str] = {}
+    for label, layer in layers:
+        values.update(layer)
+        seen.update(dict.fromkeys(layer, label))
+    seen.setdefault("recipe", f"{args.model}'s default")
     values.update(model=args.model, recipe=recipe, progress=args.progress)
-    kwargs = {**file_values.get("model_kwargs", {}), **_model_kwargs(args.model_arg)}
-    values["model_kwargs"] = kwargs
-    return TrainConfig.from_dict(values)
+    values["model_kwargs"] = {**file_values.get("model_kwargs", {}), **_model_kwargs(args.model_arg)}
+    if args.model_arg:
+        seen["model_kwargs"] = "--model-arg"
+    elif "model_kwargs" in file_values:
+        seen["model_kwargs"] = file_label
+    cfg = TrainConfig.from_dict(values)
+    cfg.check({k: f"{k} in {source}" for k, v in seen.items() if source and v == file_label})
+    if origins is not None:
+        origins.update(seen)
+    return cfg
+
+
+def _checked_file(values: dict[str, Any], source: str | None, scope: str) -> dict[str, Any]:
+    """The file's settings with their types checked (naming the file); MODEL is the command line's, and a
+    setting of the other command (``weights`` for ``train``) is refused as its flag would be."""
+    from ..training.config import coerce_settings, in_scope
+
+    values = coerce_settings(values, source)
+    for key in ("model", "progress"):
+        values.pop(key, None)
+    foreign = [k for k in values if k != "model_kwargs" and not in_scope(k, scope)]
+    if foreign:
+        raise CnnzooError(f"{foreign[0]} in {source} is a setting of `cnnzoo {_OTHER[scope]}`, not of "
+                          f"`cnnzoo {scope}`; remove it or run `cnnzoo {_OTHER[scope]}`")
+    return values
+
+
+def print_config(args: argparse.Namespace, command: str, defaults: dict[str, Any] | None = None,
+                 adjust: Any = None) -> int:
+    """``--print-config``: the resolved settings as TOML, with where each came from; no data is read."""
+    origins: dict[str, str] = {}
+    cfg = resolve_config(args, defaults, origins)
+    if adjust is not None:
+        cfg = adjust(cfg)
+    layers = " -> ".join(["recipe", *([f"{command}'s defaults"] if defaults else []), "--config file", "flags"])
+    header = (f"cnnzoo {command} {args.model}: the resolved settings (recipe {cfg.recipe}: {origins['recipe']}).\n"
+              f"Layered: {layers}; a comment says where a value came from.\n"
+              f"Save as FILE.toml and run: cnnzoo {command} {args.model} --config FILE.toml")
+    print(to_toml(cfg, origins, header, args.config_scope), end="")
+    return 0
+
+
+def check_model_args(cfg: TrainConfig) -> None:
+    """Build the model on the meta device (no memory, no data) so a bad --model-arg fails before any work."""
+    if not cfg.model_kwargs:
+        return
+    import torch
+
+    from ..errors import ModelArgumentError
+    from ..registry import create_model
+
+    try:
+        with torch.device("meta"):
+            create_model(cfg.model, **cfg.model_kwargs)
+    except ModelArgumentError:
+        raise
+    except Exception:  # noqa: BLE001 - anything else is the real build's to report, with the data's shape
+        pass
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training.fit import fit
     from ..registry import model_info
 
     model_info(args.model)  # an unknown name fails here, before any data is read
+    if args.print_config:
+        return print_config(args, "train")
     cfg = resolve_config(args)
+    check_model_args(cfg)
+    from ..training.fit import fit
+
     fit(cfg, resume=args.resume)
     return 0
 

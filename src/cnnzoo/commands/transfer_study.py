@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .train import _csv, add_config_flags, resolve_config
+from .train import _csv, add_config_flags, print_config, resolve_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train MODEL on --data with each of --strategies at each of --per-class "
                                    "training images per class, all with the same epochs and batch size; "
                                    "writes study.csv, study.md and study.png to --out.")
-    add_config_flags(p, skip=frozenset({"strategy", "limit_per_class"}), defaults=FINETUNE)
+    add_config_flags(p, skip=frozenset({"strategy", "limit_per_class"}), defaults=FINETUNE, scope="finetune")
     p.add_argument("--per-class", type=_csv(int), required=True, metavar="N,M",
                    help="training images per class, e.g. 10,100,1000")
     p.add_argument("--strategies", type=_csv(str), default=("scratch", "linear", "top:1", "full"), metavar="A,B",
@@ -32,6 +32,8 @@ def cmd_transfer_study(args: argparse.Namespace) -> int:
     from ..training.study import run_study
 
     model_info(args.model)
+    if args.print_config:
+        return print_config(args, "transfer-study", FINETUNE)
     cfg = resolve_config(args, FINETUNE)
     if not cfg.weights:
         raise CnnzooError("transfer-study needs --weights: the pretrained weights to study")

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from .base import AuxOutputs
 from .errors import CnnzooError
@@ -234,7 +235,42 @@ def _first_line(exc: BaseException) -> str:
 @contextlib.contextmanager
 def _quiet():
     """Silence the exporters' tracer warnings and progress lines; errors still propagate."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()), _exportable_adaptive_pooling():
         warnings.simplefilter("ignore")
         yield
+
+
+@contextlib.contextmanager
+def _exportable_adaptive_pooling():
+    """Adaptive average pooling at sizes that do not divide, as two matrix products while exporting.
+
+    ONNX has no adaptive pooling; the TorchScript exporter refuses a non-divisible one (AlexNet's 6x6
+    pool of a 3x3 map at small inputs, VGG's 7x7 of 1x1). With the input size fixed at export, the pool
+    is exactly ``P_h @ x @ P_w^T`` with averaging matrices over PyTorch's windows
+    ``[floor(i * n / m), ceil((i + 1) * n / m))``.
+    """
+    original = F.adaptive_avg_pool2d
+
+    def pool(x: Tensor, output_size: Any) -> Tensor:
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+        oh, ow = oh or h, ow or w
+        if h % oh == 0 and w % ow == 0:
+            return original(x, output_size)
+        return _pool_matrix(oh, h, x) @ x @ _pool_matrix(ow, w, x).T
+
+    F.adaptive_avg_pool2d = pool
+    try:
+        yield
+    finally:
+        F.adaptive_avg_pool2d = original
+
+
+def _pool_matrix(out: int, size: int, like: Tensor) -> Tensor:
+    m = torch.zeros(out, size, dtype=like.dtype, device=like.device)
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
 

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     f"'{EXERCISE_PREFIX}NAME' with NAME one of {', '.join(EXERCISES)}), traced on the meta device.",
         epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model")
-    _common(p)
+    _common(p, (*FORMATS, "html"))
     p.add_argument("--depth", type=_positive, help="collapse modules deeper than N name components into one row")
     p.add_argument("--batch-size", type=_positive, default=1, help="batch size of the training-memory estimate")
     p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="momentum",
@@ -53,13 +53,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL")
     _common(p)
     p.add_argument("--plot", metavar="FILE.png", help="also draw top-1 against GMACs, bubble area = parameters")
+    m = p.add_argument_group("measured columns (--measure; see `cnnzoo benchmark` for whole batch-size sweeps)")
+    m.add_argument("--measure", action="store_true",
+                   help="also run each model: images/s, ms per image, peak memory, watts where measurable")
+    m.add_argument("--measure-batch", type=_positive, default=8, metavar="N", help="batch size to measure at (default: 8)")
+    from .benchmark import add_measure_options
+
+    add_measure_options(m)
     p.set_defaults(func=cmd_compare)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS) -> None:
     p.add_argument("--input", type=_input, metavar="CxHxW", help="input size (default: the model's own)")
     p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32", help="bytes per value for memory figures")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--format", choices=formats, default="table",
+                   help="html: the page of `cnnzoo report`, on stdout" if "html" in formats else None)
 
 
 def _analyse(name: str, input_size: tuple[int, ...] | None, dtype: str, training: bool = False) -> Analysis:
@@ -76,6 +84,11 @@ def _analyse(name: str, input_size: tuple[int, ...] | None, dtype: str, training
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    if args.format == "html":
+        from .report import build
+
+        print(build(args)[0])
+        return 0
     result = _analyse(args.model, args.input, args.dtype, args.training)
     print(render(result, args.format, args.depth, args.batch_size, args.optimizer))
     if args.model.startswith(EXERCISE_PREFIX) and args.format == "table":
@@ -103,11 +116,48 @@ def compare_rows(results: list[Analysis]) -> list[dict]:
     return rows
 
 
+MEASURED = ("measure_batch", "engine", "infer_samples_per_sec", "infer_img_ms", "peak_mem_mb", "watts")
+
+
+def measure_rows(rows: list[dict], args: argparse.Namespace) -> str | None:
+    """Add :data:`MEASURED` columns to each row, from one ``cnnzoo benchmark`` row per model at ``--measure-batch``.
+
+    Returns the line that says how power and memory were measured, printed under the table.
+    """
+    from ..benchmark import benchmark_model
+    from .benchmark import settings_from
+
+    settings = settings_from(args, args.input)
+    notes: list[str] = []
+    for r in rows:
+        if r["model"].startswith(EXERCISE_PREFIX):
+            r.update(dict.fromkeys(MEASURED))
+            continue
+        (b,) = benchmark_model(r["model"], [args.measure_batch], settings)
+        r.update({k: b[k] for k in MEASURED if k != "measure_batch"}, measure_batch=args.measure_batch)
+        notes.append(b["power_method"] or str(b["watts"]))
+        device = f"{b['device_name']}, {b['threads']} threads, {b['precision']}"
+    return f"measured at batch {args.measure_batch} on {device}; power: {notes[0]}" if notes else None
+
+
+def _measured_cells(r: dict) -> list[str]:
+    def num(value, spec: str) -> str:
+        return format(value, spec) if isinstance(value, (int, float)) else "n/a" if value else "—"
+
+    return [num(r["infer_samples_per_sec"], ",.1f"), num(r["infer_img_ms"], ".3f"), num(r["peak_mem_mb"], ",.0f"),
+            num(r["watts"], ".1f")]
+
+
 def _compare_text(rows: list[dict], markdown: bool) -> str:
     head = ["model", "input", "params", "GMACs", "activations / sample", "RF", "jump", "ImageNet top-1"]
     table = [head] + [[r["model"], r["input"], f"{r['params']:,}", f"{r['gmacs']:.3f}",
                        f"{r['activation_elements']:,} ({r['activation_mb']:.1f} MB)", r["rf"], r["rf_jump"],
                        "—" if r["top1"] is None else f"{r['top1']:g}"] for r in rows]
+    if rows and "infer_samples_per_sec" in rows[0]:
+        batch = next((r["measure_batch"] for r in rows if r["measure_batch"]), "")
+        head += [f"img/s @{batch}", "ms/img", "peak MB", "W"]
+        for line, r in zip(table[1:], rows):
+            line += _measured_cells(r)
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "| --- | --- |" + " ---: |" * (len(head) - 2)]
         lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table[1:]]
@@ -125,6 +175,7 @@ def _compare_text(rows: list[dict], markdown: bool) -> str:
 def cmd_compare(args: argparse.Namespace) -> int:
     results = [_analyse(name, args.input, args.dtype) for name in args.models]
     rows = compare_rows(results)
+    note = measure_rows(rows, args) if args.measure else None
     if args.format == "json":
         print(json.dumps(rows, indent=1))
     elif args.format == "csv":
@@ -135,6 +186,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(buf.getvalue().rstrip("\n"))
     else:
         print(_compare_text(rows, markdown=args.format == "markdown"))
+        if note:
+            print(note)
     if args.plot:
         from ..analysis.plots import Point, plot_complexity
 

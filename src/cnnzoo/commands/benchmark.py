@@ -1,0 +1,145 @@
+"""``cnnzoo benchmark``: measured forward time, images/s, peak memory and power per model and batch size."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import CnnzooError
+
+
+def _batches(text: str) -> list[int]:
+    from ..benchmark import parse_batch_sizes
+
+    try:
+        return parse_batch_sizes(text)
+    except CnnzooError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _input(text: str) -> tuple[int, ...]:
+    from ..analysis import parse_input_size
+
+    try:
+        return parse_input_size(text)
+    except CnnzooError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0 s, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def add_measure_options(p: argparse.ArgumentParser) -> None:
+    """The options of how to measure, shared with ``cnnzoo compare --measure``."""
+    from ..benchmark import ENGINES, PRECISIONS
+
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default: cpu)")
+    p.add_argument("--engine", choices=ENGINES, default="eager",
+                   help="what runs the forward pass (default: eager PyTorch; auto picks the fastest, measured)")
+    p.add_argument("--channels-last", action="store_true", help="weights and inputs in channels_last layout")
+    p.add_argument("--time-budget", type=_seconds, default=1.0, metavar="SECONDS",
+                   help="timed seconds per row after warm-up (default: 1; at least 3 timed runs whatever it is)")
+    p.add_argument("--warmup", type=_count, default=2, metavar="N", help="untimed calls first (default: 2)")
+    p.add_argument("--threads", type=_at_least_one, metavar="N",
+                   help=f"CPU threads for torch (default: torch's own, {torch_threads()} here); on a shared "
+                        "machine, fewer threads than cores keep the figures steady")
+    p.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                   help="weights and inputs cast to this type (default: fp32; fp16 needs --device cuda)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "benchmark", help="measured forward time, images/s, peak memory and power per model and batch size",
+        description="Measure models as Canziani et al. (2016) compare them: forward time per batch and per "
+                    "image (median and IQR of timed runs after warm-up), images/s, peak memory, power where the "
+                    "machine can measure it (NVML on NVIDIA GPUs, RAPL on CPUs), and with --train a training "
+                    "step. Models are names, patterns ('resnet*') or 'all'.",
+        epilog="With --out, rows already in the file (same model, input, batch, engine, device, precision, "
+               "layout, threads) are kept and not measured again, so an interrupted run resumes.")
+    p.add_argument("models", nargs="*", metavar="MODEL", help="names, fnmatch patterns ('resnet*'), or all")
+    p.add_argument("--model-list", metavar="FILE", help="a file of model names or patterns, one a line")
+    p.add_argument("--batch-sizes", type=_batches, default=None, metavar="1,2,4,...",
+                   help="batch sizes to run (default: 1,2,4,8,16,32,64, as Canziani et al.)")
+    p.add_argument("--input", type=_input, metavar="CxHxW", help="input size (default: each model's own)")
+    add_measure_options(p)
+    p.add_argument("--train", action="store_true",
+                   help="also time a training step: forward, backward, SGD (eager PyTorch)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="what to print")
+    p.add_argument("--out", metavar="FILE", help="results file, .json or .csv (kept after each row; resumes)")
+    p.add_argument("--plot", metavar="FILE.png", help="draw Canziani's figures from the rows")
+    p.set_defaults(func=cmd_benchmark)
+
+
+def settings_from(args: argparse.Namespace, input_size: tuple[int, ...] | None):
+    from ..benchmark import Settings
+
+    settings = Settings(device=args.device, precision=args.precision, channels_last=args.channels_last,
+                        engine=args.engine, train=getattr(args, "train", False), input_size=input_size,
+                        budget_s=args.time_budget, warmup=args.warmup, threads=args.threads)
+    settings.check()
+    return settings
+
+
+def progress_bar():
+    """A rich progress bar on a terminal, else ``None``."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from ..benchmark import DEFAULT_BATCHES, render, resolve_models, run_benchmark
+
+    models = resolve_models(args.models, args.model_list)
+    settings = settings_from(args, args.input)
+    batches = args.batch_sizes or list(DEFAULT_BATCHES)
+    bar = progress_bar()
+    log = (lambda msg: bar.console.print(msg)) if bar else (lambda msg: print(msg, file=sys.stderr))
+    if bar:
+        with bar:
+            result = run_benchmark(models, batches, settings, out=args.out, progress=bar, log=log)
+    else:
+        result = run_benchmark(models, batches, settings, out=args.out, log=log)
+    if result.rows:
+        print(render(result.rows, args.format))
+    if result.resumed:
+        print(f"{result.resumed} row(s) taken from {args.out}, not measured again", file=sys.stderr)
+    if args.plot and result.rows:
+        from ..benchmark import plot_benchmark
+
+        plot_benchmark(result.rows, args.plot)
+    return 1 if result.failures else 0

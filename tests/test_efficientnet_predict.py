@@ -130,7 +130,7 @@ def test_info_records_the_lite_preprocessing():
     p = info.preprocessing
     assert (p.resize, p.crop, p.interpolation) == (256, 224, "bicubic")
     assert p.mean == (127 / 255,) * 3 and p.std == (128 / 255,) * 3
-    assert info.pretrained == ("imagenet",)
+    assert info.pretrained == ("IMAGENET1K_TF", "imagenet", "DEFAULT")
     assert abs(4_652_008 - info.params_approx) / info.params_approx < 0.01
 
 
@@ -241,7 +241,7 @@ def test_cli_reports_bad_files_and_still_predicts_the_good_one(capsys, tmp_path)
 
 @pytest.mark.parametrize("argv, message", [
     (["predict", "efficientnet_lite9", "x.png"], "unknown model"),
-    (["predict", "efficientnet_lite0", "--weights", "resnet", "x.png"], "no pretrained weights 'resnet'"),
+    (["predict", "efficientnet_lite0", "--weights", "resnet", "x.png"], "efficientnet_lite0 has no weights 'resnet'"),
     (["predict", "efficientnet_lite0_cifar", "x.png"], "pass --weights"),
 ])
 def test_cli_user_errors_are_one_line(capsys, argv, message):

@@ -70,5 +70,5 @@ def test_grayscale_model_sums_rgb_filters(tmp_path):
 
 
 def test_unknown_pretrained_tag(tmp_path):
-    with pytest.raises(cnnzoo.WeightsError, match="no pretrained weights 'imagenet' are registered for lenet5"):
+    with pytest.raises(cnnzoo.WeightsError, match="lenet5 has no pretrained weights to load by name"):
         cnnzoo.create_model("lenet5", weights="imagenet")

@@ -3,8 +3,8 @@
 from .analysis import analyze
 from .base import AuxOutputs, FeatureInfo, ZooModel
 from .errors import CnnzooError, InputSizeError, ModelArgumentError, UnknownModelError, WeightsError
-from .registry import ModelInfo, Preprocessing, create_model, list_models, model_info
-from .weights import load, load_weights
+from .registry import ModelInfo, Preprocessing, create_model, list_models, load, model_info
+from .weights import load_weights
 
 __version__ = "0.1.0"
 

@@ -123,10 +123,9 @@ def load_and_preprocess(path: str | os.PathLike, prep: Preprocessing, in_chans: 
 @functools.cache
 def imagenet_classes() -> tuple[str, ...]:
     """The 1000 ImageNet-1k class names in index order (torchvision's short names)."""
-    text = (importlib.resources.files("cnnzoo") / "resources" / "imagenet_classes.txt").read_text("utf-8")
-    names = tuple(text.splitlines())
-    assert len(names) == 1000, "resources/imagenet_classes.txt must hold 1000 lines"
-    return names
+    from .pretrained import imagenet_categories
+
+    return imagenet_categories()
 
 
 def class_names(num_classes: int) -> tuple[str, ...]:

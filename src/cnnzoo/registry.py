@@ -15,21 +15,8 @@ from typing import Any, Callable
 
 from torch import nn
 
-from .errors import ModelArgumentError, UnknownModelError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How inputs must be prepared for a model's pretrained weights (resize, then centre crop, then normalise)."""
-
-    resize: int
-    crop: int
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-    interpolation: str = "bilinear"
+from .errors import ModelArgumentError, UnknownModelError, WeightsError
+from .pretrained import IMAGENET_MEAN, IMAGENET_STD, PretrainedWeights, Preprocessing  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -59,7 +46,13 @@ class ModelInfo:
     torchvision: str | None = None
     preprocessing: Preprocessing | None = None
     notes: str = ""
-    pretrained: tuple[str, ...] = ()
+
+    @property
+    def pretrained(self) -> tuple[str, ...]:
+        """The tags ``create_model(name, weights=TAG)`` takes, the default's first."""
+        from .pretrained import available
+
+        return tuple(t for w in available(self) for t in w.tags)
 
     @property
     def url(self) -> str | None:
@@ -74,7 +67,6 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {}
-_PRETRAINED: dict[tuple[str, str], Callable[[], dict]] = {}
 _loaded = False
 
 
@@ -88,13 +80,6 @@ def register_model(info: ModelInfo) -> Callable[[Callable[..., nn.Module]], Call
         return builder
 
     return decorator
-
-
-def register_pretrained(name: str, tag: str, loader: Callable[[], dict]) -> None:
-    """Make ``create_model(name, weights=tag)`` load the state dict that ``loader()`` returns."""
-    if (name, tag) in _PRETRAINED:
-        raise ValueError(f"pretrained weights {tag!r} for {name!r} are registered twice")
-    _PRETRAINED[(name, tag)] = loader
 
 
 def _load_families() -> None:
@@ -131,11 +116,6 @@ def model_info(name: str) -> ModelInfo:
     return _entry(name).info
 
 
-def pretrained_loader(name: str, tag: str) -> Callable[[], dict] | None:
-    _load_families()
-    return _PRETRAINED.get((name, tag))
-
-
 def create_model(
     name: str,
     *,
@@ -154,6 +134,10 @@ def create_model(
     """
     entry = _entry(name)
     info = entry.info
+    spec = _weights_tag(info, weights)
+    if spec is not None:  # what torchvision's builder sets for these weights, unless the caller says otherwise
+        defaults = {k: v for k, v in spec.model_kwargs.items() if (in_chans or info.input_size[0]) == 3}
+        kwargs = {**defaults, **kwargs}
     args: dict[str, Any] = {
         "num_classes": info.num_classes if num_classes is None else num_classes,
         "in_chans": info.input_size[0] if in_chans is None else in_chans,
@@ -163,7 +147,7 @@ def create_model(
         model = entry.builder(**args)
     except (TypeError, ValueError) as exc:
         # Only the caller's own arguments can be at fault; without any, a failure is a bug of ours.
-        if not kwargs and num_classes is None and in_chans is None:
+        if not (set(kwargs) - set(spec.model_kwargs if spec else ())) and num_classes is None and in_chans is None:
             raise
         raise ModelArgumentError(f"{name} refused its arguments ({exc}); its options are documented in "
                                  f"{entry.builder.__module__}") from exc
@@ -171,8 +155,38 @@ def create_model(
     model.model_args = args
     model.min_input_size = info.min_size
     model.small_variant = info.small_variant
+    model.registry_info = info
+    model.pretrained_weights = spec
     if weights is not None:
         from .weights import load_weights
 
-        load_weights(model, weights)
+        load_weights(model, spec.state_dict() if spec is not None else weights)
+    return model
+
+
+def _weights_tag(info: ModelInfo, weights: Any) -> PretrainedWeights | None:
+    """The published weights ``weights`` names, None for a file or state dict; an unknown tag is an error."""
+    import os
+
+    from .pretrained import resolve, unknown_tag_message
+
+    if not isinstance(weights, str) or os.path.exists(weights):
+        return None
+    spec = resolve(info, weights)
+    if spec is None and os.sep not in weights and "." not in weights:
+        raise WeightsError(unknown_tag_message(info, weights))
+    return spec
+
+
+def load(path: Any, **overrides: Any) -> nn.Module:
+    """Rebuild a model from a file that names it (a cnnzoo safetensors file or checkpoint) and load its weights."""
+    from .weights import load_weights, read_weights
+
+    state, info = read_weights(path)
+    if "model_name" not in info:
+        raise WeightsError(f"{str(path)!r} does not say which model it holds; "
+                           "use cnnzoo.create_model(NAME, weights=PATH)")
+    args = {**info.get("model_args", {}), **overrides}
+    model = create_model(info["model_name"], **args)
+    load_weights(model, state)
     return model

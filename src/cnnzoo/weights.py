@@ -126,18 +126,17 @@ def load_weights(model: nn.Module, weights: str | os.PathLike | dict[str, torch.
     """
     if isinstance(weights, dict):
         state = dict(weights)
-    else:
-        from .registry import pretrained_loader
+    elif isinstance(weights, str) and not Path(weights).exists() and os.sep not in weights and "." not in weights:
+        from .pretrained import resolve, unknown_tag_message
 
-        name = getattr(model, "model_name", None)
-        loader = pretrained_loader(name, str(weights)) if name else None
-        if loader is not None:
-            state = loader()
-        elif not os.path.sep in str(weights) and not Path(weights).exists() and str(weights).isidentifier():
-            raise WeightsError(f"no pretrained weights {str(weights)!r} are registered for {name or 'this model'}; "
-                               "give a weights file path instead")
-        else:
-            state, _ = read_weights(weights)
+        info = getattr(model, "registry_info", None)
+        spec = resolve(info, weights) if info is not None else None
+        if spec is None:
+            raise WeightsError(unknown_tag_message(info, weights) if info is not None else
+                               f"no weights {weights!r} for a model not built with cnnzoo.create_model; give a file")
+        state = spec.state_dict()
+    else:
+        state, _ = read_weights(weights)
     convert = getattr(model, "convert_state_dict", None)
     if convert is not None:
         state = convert(state)
@@ -201,16 +200,3 @@ def _check_fit(model: nn.Module, state: dict[str, torch.Tensor], own: dict[str, 
         raise WeightsError(f"these weights do not fit {label}: {'; '.join(parts)}; "
                            "check the model name and its arguments")
 
-
-def load(path: str | os.PathLike, **overrides: Any) -> nn.Module:
-    """Rebuild a model from a file that names it (a cnnzoo safetensors file or checkpoint) and load its weights."""
-    from .registry import create_model
-
-    state, info = read_weights(path)
-    if "model_name" not in info:
-        raise WeightsError(f"{str(path)!r} does not say which model it holds; "
-                           "use cnnzoo.create_model(NAME, weights=PATH)")
-    args = {**info.get("model_args", {}), **overrides}
-    model = create_model(info["model_name"], **args)
-    load_weights(model, state)
-    return model

@@ -40,8 +40,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if weights is None:
         raise CnnzooError(f"{args.model} has no pretrained weights; pass --weights FILE (a trained model)")
     model = _build(args.model, weights).eval()
-    prep = preprocessing_for(model)
-    names = class_names(model.num_classes)
+    spec = getattr(model, "pretrained_weights", None)
+    prep = spec.preprocessing if spec is not None else preprocessing_for(model)
+    names = spec.categories if spec is not None and len(spec.categories) == model.num_classes else \
+        _saved_classes(weights, model.num_classes) or class_names(model.num_classes)
     k = min(args.topk, model.num_classes)
 
     failed = 0
@@ -60,6 +62,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for rank, (p, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1):
             print(f"  {rank}. {names[i]:<28} {100 * p:6.2f}%")
     return 2 if failed else 0
+
+
+def _saved_classes(weights: str, num_classes: int) -> tuple[str, ...] | None:
+    """The class names a cnnzoo training checkpoint records, if it is one and they fit."""
+    if not os.path.isfile(weights) or not weights.endswith(".pt"):
+        return None
+    try:
+        blob = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - not a checkpoint: fall back to generic names
+        return None
+    classes = blob.get("classes") if isinstance(blob, dict) else None
+    return tuple(classes) if isinstance(classes, list) and len(classes) == num_classes else None
 
 
 def _build(name: str, weights: str) -> torch.nn.Module:

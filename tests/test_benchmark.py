@@ -98,11 +98,6 @@ def test_train_step_leaves_weights_and_buffers_as_they_were(no_rapl):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_engines_match_the_inference_module():
-    inference = pytest.importorskip("cnnzoo.inference")
-    assert bench.ENGINES == inference.ENGINES
-
-
 # --- results files and resume ---------------------------------------------------------------------------
 
 def test_resume_keeps_finished_rows_and_measures_only_the_rest(no_rapl, tmp_path, monkeypatch):
@@ -315,3 +310,19 @@ def test_plot_says_why_power_is_missing(tmp_path, no_rapl):
     rows += [{**r, "model": "resnet18", "top1": 69.76, "watts": 50.0 + r["batch"]} for r in rows]
     bench.plot_benchmark(rows, tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_a_model_the_engine_cannot_take_is_skipped_and_the_run_goes_on(no_rapl, monkeypatch):
+    from cnnzoo.inference import EngineError
+
+    real = bench.build_engine
+
+    def picky(module, *args):
+        if module.model_name == "lenet5":
+            raise EngineError("the onnxruntime engine cannot run lenet5: a test says no")
+        return real(module, *args)
+
+    monkeypatch.setattr(bench, "build_engine", picky)
+    with pytest.warns(UserWarning, match="lenet5 skipped: the onnxruntime engine cannot run lenet5"):
+        result = bench.run_benchmark(["lenet5", "resnet20_cifar"], [1], settings(no_rapl))
+    assert [r["model"] for r in result.rows] == ["resnet20_cifar"] and len(result.failures) == 1

@@ -14,7 +14,10 @@ How each figure is obtained:
 - **peak memory**: on CUDA the caching allocator's peak (``max_memory_allocated``) over what was allocated
   before the model was built; on the CPU the process's peak resident memory (``VmHWM`` of
   ``/proc/self/status``, reset before each row through ``/proc/self/clear_refs``, after ``malloc_trim``) over
-  the resident memory before the model was built. Both include the weights, the input and the activations.
+  the resident memory before the model was built. Both include the weights, the input, the activations
+  and what the engine keeps (ONNX Runtime holds its own copy of the weights); the peak is reset after the
+  engine is built, so an export's passing peak is left out, and the engine's libraries are imported
+  before the baseline.
 - **power**: :mod:`cnnzoo.power`, over the timed window of the forward passes.
 - **training step** (``train=True``): forward in training mode, cross-entropy (+0.3 x each auxiliary head),
   backward, and an SGD step with momentum 0.9, always in eager PyTorch. The learning rate is 0 so that the
@@ -40,10 +43,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from .base import AuxOutputs
 from .errors import CnnzooError, UnknownModelError
-from .power import RAPL_ROOT, PowerMeter, power_meter
+from .inference import ENGINES, EngineError
+from .power import RAPL_ROOT, Energy, PowerMeter, power_meter
 
-ENGINES = ("auto", "eager", "compile", "onnxruntime")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 MB = 1e6
@@ -232,7 +236,6 @@ class CpuMemory:
 
     def reset(self) -> None:
         if not self.reason:
-            gc.collect()
             _malloc_trim()
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")
@@ -264,33 +267,13 @@ class CudaMemory:
 
 # --- engines -------------------------------------------------------------------------------------------
 
-class _Eager:
-    """Forward passes of the module itself, under ``torch.inference_mode``."""
-
-    name = "eager"
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        self.module = module
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return self.module(x)
-
-
 def build_engine(module: torch.nn.Module, input_shape: tuple[int, ...], settings: Settings, batch: int,
                  log: Callable[[str], None] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The engine of ``settings.engine`` for ``module`` (:mod:`cnnzoo.inference`), built for ``batch``."""
-    try:
-        from . import inference
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.inference":
-            raise
-        if settings.engine != "eager":
-            raise CnnzooError(f"--engine {settings.engine} needs cnnzoo.inference, which this install lacks; "
-                              "use --engine eager") from None
-        return _Eager(module)
-    return inference.build_engine(module, input_shape, engine=settings.engine, device=settings.device,
-                                  batch_size=batch, cache_dir=settings.cache_dir, log=log)
+    """The engine of ``settings.engine`` for ``module`` (:func:`cnnzoo.inference.build_engine`), built for ``batch``."""
+    from . import inference
+
+    return inference.build_engine(module, input_shape, engine=settings.engine, device=settings.device, batch_size=batch,
+                        cache_dir=settings.cache_dir, log=log)
 
 
 # --- one model -----------------------------------------------------------------------------------------
@@ -324,15 +307,11 @@ def is_complete(row: dict[str, Any], train: bool) -> bool:
 
 
 def _logits(out: Any) -> torch.Tensor:
-    from .base import AuxOutputs
-
     return out.logits if isinstance(out, AuxOutputs) else out
 
 
 def _train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                 y: torch.Tensor) -> Callable[[], None]:
-    from .base import AuxOutputs
-
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         out = model(x)
@@ -379,7 +358,7 @@ def _benchmark_model(name: str, batches: Sequence[int], settings: Settings, log:
     size = tuple(analysis.input_size)
     if settings.channels_last and len(size) != 3:
         raise CnnzooError("--channels-last needs an image input CxHxW")
-    _warm_up_process(device)
+    _warm_up_process(device, settings.engine)
     memory = CudaMemory(device) if device.type == "cuda" else CpuMemory()
     meter: PowerMeter = power_meter(device, settings.rapl_root or RAPL_ROOT)
     base = memory.baseline()
@@ -404,13 +383,26 @@ def _benchmark_model(name: str, batches: Sequence[int], settings: Settings, log:
             merged = {**common, **row}
             yield {k: merged[k] for k in FIELDS}
     finally:
-        del model
-        gc.collect()
+        del model  # the next model's baseline collects it
 
 
-def _warm_up_process(device: torch.device) -> None:
-    """One tiny convolution forward and backward, so the libraries' one-time set-up (thread pools, CUDA
-    context, kernel caches) is not counted in the first row's memory."""
+#: what each engine imports when it first runs; imported before the baseline, as libraries are not the model's
+ENGINE_MODULES = {"onnxruntime": ("onnx", "onnxruntime"), "compile": ("torch._dynamo", "torch._inductor")}
+
+
+def _warm_up_process(device: torch.device, engine: str) -> None:
+    """Import the engine's libraries and run one tiny convolution forward and backward, so one-time set-up
+    (imports, thread pools, CUDA context, kernel caches) is not counted in the first row's memory."""
+    import importlib
+
+    names = ENGINE_MODULES.get(engine, ())
+    if engine == "auto":
+        names = ENGINE_MODULES["onnxruntime"] + (ENGINE_MODULES["compile"] if device.type == "cuda" else ())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # the engine says so itself, in one line
     x = torch.randn(2, 3, 8, 8, device=device, requires_grad=True)
     w = torch.randn(4, 3, 3, 3, device=device, requires_grad=True)
     F.linear(F.conv2d(x, w).flatten(1), torch.randn(5, 144, device=device)).sum().backward()
@@ -420,8 +412,8 @@ def _measure_row(model: torch.nn.Module, batch: int, size: tuple[int, ...], sett
                  device: torch.device, memory: CpuMemory | CudaMemory, base: float, meter: PowerMeter,
                  sync: Callable[[], None], log: Callable[[str], None] | None) -> dict[str, Any]:
     x = _input(batch, size, settings, device)
-    memory.reset()
     engine = build_engine(model, size, settings, batch, log)
+    memory.reset()  # after building: an export's passing peak is not the engine's
     energy = []
     timing = time_calls(lambda: engine(x), budget_s=settings.budget_s, warmup=settings.warmup,
                         min_runs=settings.min_runs, sync=sync, on_start=meter.start,
@@ -441,7 +433,7 @@ def _measure_row(model: torch.nn.Module, batch: int, size: tuple[int, ...], sett
     return row
 
 
-def _power_columns(energy, images: int) -> dict[str, Any]:
+def _power_columns(energy: Energy, images: int) -> dict[str, Any]:
     if energy.watts is None:
         return {"watts": energy.note, "joules_per_img": "n/a", "power_method": ""}
     return {"watts": round(energy.watts, 2), "joules_per_img": round(energy.joules / images, 6),
@@ -572,21 +564,12 @@ def run_benchmark(models: Sequence[str], batches: Sequence[int], settings: Setti
                     write_results(out, saved)
                 if progress:
                     progress.advance(task)
-        except (*_engine_errors(), RuntimeError) as exc:
+        except (EngineError, RuntimeError) as exc:  # one model the engine cannot take; user errors stop the run
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             failures.append(f"{m}: {message}")
             warnings.warn(f"{m} skipped: {message}")
     rows = [fresh.get(key(m, b)) or done.get(key(m, b)) for m in models for b in batches]
     return RunResult([r for r in rows if r is not None], sum(len(batches) - len(todo[m]) for m in models), failures)
-
-
-def _engine_errors() -> tuple[type[Exception], ...]:
-    """An engine that cannot take one model skips that model; other user errors stop the run."""
-    try:
-        from .inference import EngineError
-    except ModuleNotFoundError:
-        return ()
-    return (EngineError,)
 
 
 def _default_input(name: str) -> tuple[int, ...]:
@@ -656,6 +639,7 @@ def plot_benchmark(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
     batch size (log-log), and reference top-1 against images per second (each model at its best batch)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     if not rows:
         raise CnnzooError("no benchmark rows to plot")
@@ -663,18 +647,20 @@ def plot_benchmark(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
     FigureCanvasAgg(fig)
     (ax_t, ax_m), (ax_p, ax_a) = fig.subplots(2, 2)
     series = _series(rows)
+    colour = {label: f"C{k % 10}" for k, label in enumerate(series)}
+    batches = sorted({int(r["batch"]) for r in rows})
     for label, rs in series.items():
         b = [int(r["batch"]) for r in rs]
-        ax_t.plot(b, [r["infer_img_ms"] for r in rs], marker="o", label=label)
-        mem = [(int(r["batch"]), r["peak_mem_mb"]) for r in rs if _measured(r["peak_mem_mb"])]
-        if mem:
-            ax_m.plot(*zip(*mem), marker="o", label=label)
-        watts = [(int(r["batch"]), r["watts"]) for r in rs if _measured(r["watts"])]
-        if watts:
-            ax_p.plot(*zip(*watts), marker="o", label=label)
+        ax_t.plot(b, [r["infer_img_ms"] for r in rs], marker="o", label=label, color=colour[label])
+        for ax, key in ((ax_m, "peak_mem_mb"), (ax_p, "watts")):
+            points = [(int(r["batch"]), r[key]) for r in rs if _measured(r[key])]
+            if points:
+                ax.plot(*zip(*points), marker="o", label=label, color=colour[label])
     for ax, ylabel, title in ((ax_t, "forward time per image (ms)", "Forward time per image"),
                               (ax_m, "peak memory (MB)", "Memory"), (ax_p, "power (W)", "Power")):
-        ax.set_xscale("log", base=2)
+        ax.set_xscale("log")
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("batch size")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
@@ -683,26 +669,30 @@ def plot_benchmark(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
     ax_m.set_yscale("log")
     ax_t.legend(fontsize=7)
     if not any(_measured(r["watts"]) for r in rows):
+        ax_p.set_yticks([])
         ax_p.text(0.5, 0.5, "\n".join(_wrap(str(rows[0]["watts"]), 48)), transform=ax_p.transAxes,
                   ha="center", va="center", fontsize=9)
-    best = {}
-    for r in rows:
-        if r.get("top1") not in (None, "") and (r["model"] not in best or
-                                                 r["infer_samples_per_sec"] > best[r["model"]]["infer_samples_per_sec"]):
-            best[r["model"]] = r
-    for m, r in best.items():
-        ax_a.scatter(r["infer_samples_per_sec"], r["top1"], s=40)
-        ax_a.annotate(f"{m} (b{r['batch']})", (r["infer_samples_per_sec"], r["top1"]), xytext=(4, 4),
-                      textcoords="offset points", fontsize=8)
+    best: dict[str, dict[str, Any]] = {}
+    for label, rs in series.items():
+        r = max(rs, key=lambda r: r["infer_samples_per_sec"])
+        if _measured(r.get("top1")):
+            best[label] = r
+    for label, r in best.items():
+        ax_a.scatter(r["infer_samples_per_sec"], r["top1"], s=40, color=colour[label])
+        ax_a.annotate(f"{r['model']} (batch {r['batch']})", (r["infer_samples_per_sec"], r["top1"]),
+                      xytext=(4, 4), textcoords="offset points", fontsize=8)
     if not best:
         ax_a.text(0.5, 0.5, "no model here has a reference top-1", transform=ax_a.transAxes, ha="center")
     ax_a.set_xscale("log")
-    ax_a.set_xlabel("images per second (best batch size)")
+    ax_a.xaxis.set_major_formatter(ScalarFormatter())
+    ax_a.xaxis.set_minor_formatter(NullFormatter())
+    ax_a.margins(0.25)
+    ax_a.set_xlabel("images per second (each model at its fastest batch size)")
     ax_a.set_ylabel("ImageNet top-1 (%, registry reference)")
     ax_a.set_title("Accuracy against throughput")
     ax_a.grid(alpha=0.3, which="both")
     r0 = rows[0]
-    fig.suptitle(f"{r0['device_name']}, {r0['precision']}, torch {r0['torch']}", fontsize=10)
+    fig.suptitle(f"{r0['device_name']}, {r0['threads']} threads, {r0['precision']}, torch {r0['torch']}", fontsize=10)
     fig.savefig(path, dpi=110)
 
 

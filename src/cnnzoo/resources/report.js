@@ -94,6 +94,11 @@
       }
       return this.nodes[+item.slice(1)].label;
     }
+    shortLabel(k) {  // a module inside another: its name relative to that one ("downsample" in "layer2.0")
+      const label = this.nodes[k].label, p = this.parentOf["n" + k];
+      const outer = p !== undefined && this.nodes[p].kind === "module" ? this.nodes[p].label + "." : null;
+      return outer && label.startsWith(outer) ? label.slice(outer.length) : label;
+    }
     towers(item) { return this.row(this.lastRow(item), "towers"); }
     sum(item, f) {
       if (item[0] === "r") return this.row(+item.slice(1), f);
@@ -103,7 +108,12 @@
       const kids = this.nodes[k].children.map((c) => (c.r !== undefined ? "r" + c.r : "n" + c.n))
         .filter((it) => !(it[0] === "r" && this.row(+it.slice(1), "kind") === "input"));
       if (!kids.length) return "";
-      const a = this.label(kids[0]), b = this.label(kids[kids.length - 1]);
+      let a = this.label(kids[0]), b = this.label(kids[kids.length - 1]);
+      if (kids.length > 1) {  // "features.conv0 … features.relu0" reads "conv0 … relu0"
+        let cut = 0;
+        for (let i = 0; i < Math.min(a.length, b.length) && a[i] === b[i]; i++) if (a[i] === ".") cut = i + 1;
+        a = a.slice(cut); b = b.slice(cut);
+      }
       return kids.length === 1 ? a : kids.length === 2 ? a + ", " + b : a + " … " + b;
     }
   }
@@ -128,7 +138,9 @@
     // vertices: real items, then dummies along long edges
     const V = items.map((id, k) => ({ id, k, layer: layer[k], w: size(id).w, h: size(id).h, dummy: false }));
     const spans = fwd.reduce((s, e) => s + Math.max(0, layer[index.get(e.b)] - layer[index.get(e.a)] - 1), 0);
-    const useDummies = spans <= DUMMY_LIMIT;
+    // a sparse graph routes long edges through the layers between; a dense one (DenseNet's block, where every
+    // layer feeds every later one) draws them as arcs beside the column, as the paper's Figure 1
+    const useDummies = spans <= Math.min(DUMMY_LIMIT, 4 * n + 50);
     const adjUp = V.map(() => []), adjDown = V.map(() => []);
     const routes = [];
     for (const e of fwd) {
@@ -251,7 +263,7 @@
         return { title: node.label + (m.stageSummary(k) ? ": " + m.stageSummary(k) : ""),
                  sub: `${m.row(last, "output")} · ${si(m.sum(item, "macs"))}MACs · ${si(m.sum(item, "params"))} params`, kind: "stage" };
       }
-      return { title: node.label + (node.type ? " · " + node.type : ""), sub: `${m.row(last, "output")} · ${n} ops`, kind: "block" };
+      return { title: m.shortLabel(k) + (node.type ? " · " + node.type : ""), sub: `${m.row(last, "output")} · ${n} ops`, kind: "block" };
     }
     size(item) {
       const t = this.nodeText(item);
@@ -321,7 +333,8 @@
       const minX = Math.min(...L.V.map((v, i) => L.x[i] - v.w / 2));
       const maxDepthPad = 10 * (1 + Math.max(0, ...clusters.map((c) => c.depth)));
       const X = (i) => L.x[i] - minX + 20 + maxDepthPad + 8 * clusters.length ** 0;
-      const width = Math.max(...L.V.map((v, i) => X(i) + v.w / 2)) + 40 + maxDepthPad;
+      const arcs = L.routes.some((r) => r.long) ? 270 : 0;
+      const width = Math.max(...L.V.map((v, i) => X(i) + v.w / 2)) + 40 + maxDepthPad + arcs;
       const height = cy + 10;
       const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "diagram", "data-model": m.d.model });
       const defs = svg("defs", {}, root);
@@ -342,7 +355,7 @@
         const g = svg("g", { class: "frame", "data-key": node.key, "data-kind": node.kind }, root);
         svg("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 8, class: node.kind === "stage" ? "frame-stage" : "frame-block" }, g);
         const title = svg("text", { x: x0 + 8, y: y0 + 14, class: "frame-title", "data-tip": "click to close" }, g,
-                          "− " + node.label + (node.type ? " · " + node.type : "") + (node.kind === "stage" ? ": " + m.stageSummary(cl.c) : ""));
+                          "− " + (node.kind === "stage" ? node.label : m.shortLabel(cl.c)) + (node.type ? " · " + node.type : "") + (node.kind === "stage" ? ": " + m.stageSummary(cl.c) : ""));
         title.addEventListener("click", () => { this.close(cl.c); });
       });
       // edges
@@ -364,9 +377,11 @@
             return [X(v), y[L.V[v].layer] + layerH[L.V[v].layer] / 2];
           });
           let d = `M${pts[0][0]},${pts[0][1]}`;
-          if (route.long) {
-            const side = Math.max(pts[0][0], pts[1][0]) + 40 + 6 * (L.V[b].layer - L.V[a].layer);
-            d += ` C${side},${pts[0][1] + 20} ${side},${pts[1][1] - 20} ${pts[1][0]},${pts[1][1]}`;
+          if (route.long) {  // an arc beside the column, from the right of one box to the right of the other
+            const ya = y[L.V[a].layer] + L.V[a].h / 2, yb = y[L.V[b].layer] + L.V[b].h / 2;
+            const xa = X(a) + L.V[a].w / 2, xb = X(b) + L.V[b].w / 2;
+            const side = Math.max(xa, xb) + Math.min(260, 16 + 5 * (L.V[b].layer - L.V[a].layer));
+            d = `M${xa},${ya} C${side},${ya} ${side},${yb} ${xb},${yb}`;
           } else {
             for (let i = 1; i < pts.length; i++) {
               const [x0, y0] = pts[i - 1], [x1, y1] = pts[i];

@@ -606,10 +606,14 @@ def render_table(rows: list[dict[str, Any]]) -> str:
             lines.append("  ".join("-" * w for w in widths))
     notes = dict.fromkeys(str(r["watts"]) for r in rows if not isinstance(r["watts"], (int, float)))
     notes.update(dict.fromkeys(f"power: {r['power_method']}" for r in rows if r.get("power_method")))
-    devices = dict.fromkeys(f"{r['device']}: {r['device_name']}, {r['threads']} threads, {r['precision']}"
+    devices = dict.fromkeys(f"{r['device']}: {r['device_name']}, {threads_text(r['threads'])}, {r['precision']}"
                             f"{', channels_last' if r['channels_last'] else ''}, torch {r['torch']}" for r in rows)
     tail = [f"W: {n}" if n.startswith("n/a") else n for n in notes] + list(devices)
     return "\n".join([line.rstrip() for line in lines] + tail)
+
+
+def threads_text(n: int) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
 
 
 def render(rows: list[dict[str, Any]], fmt: str) -> str:
@@ -692,7 +696,7 @@ def plot_benchmark(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
     ax_a.set_title("Accuracy against throughput")
     ax_a.grid(alpha=0.3, which="both")
     r0 = rows[0]
-    fig.suptitle(f"{r0['device_name']}, {r0['threads']} threads, {r0['precision']}, torch {r0['torch']}", fontsize=10)
+    fig.suptitle(f"{r0['device_name']}, {threads_text(r0['threads'])}, {r0['precision']}, torch {r0['torch']}", fontsize=10)
     fig.savefig(path, dpi=110)
 
 

@@ -124,7 +124,7 @@ def measure_rows(rows: list[dict], args: argparse.Namespace) -> str | None:
 
     Returns the line that says how power and memory were measured, printed under the table.
     """
-    from ..benchmark import benchmark_model
+    from ..benchmark import benchmark_model, threads_text
     from .benchmark import settings_from
 
     settings = settings_from(args, args.input)
@@ -136,7 +136,7 @@ def measure_rows(rows: list[dict], args: argparse.Namespace) -> str | None:
         (b,) = benchmark_model(r["model"], [args.measure_batch], settings)
         r.update({k: b[k] for k in MEASURED if k != "measure_batch"}, measure_batch=args.measure_batch)
         notes.append(b["power_method"] or str(b["watts"]))
-        device = f"{b['device_name']}, {b['threads']} threads, {b['precision']}"
+        device = f"{b['device_name']}, {threads_text(b['threads'])}, {b['precision']}"
     return f"measured at batch {args.measure_batch} on {device}; power: {notes[0]}" if notes else None
 
 

@@ -112,7 +112,7 @@
       if (kids.length > 1) {  // "features.conv0 … features.relu0" reads "conv0 … relu0"
         let cut = 0;
         for (let i = 0; i < Math.min(a.length, b.length) && a[i] === b[i]; i++) if (a[i] === ".") cut = i + 1;
-        a = a.slice(cut); b = b.slice(cut);
+        if (!/^\d/.test(a.slice(cut)) && !/^\d/.test(b.slice(cut))) { a = a.slice(cut); b = b.slice(cut); }  // not "0 … 2"
       }
       return kids.length === 1 ? a : kids.length === 2 ? a + ", " + b : a + " … " + b;
     }

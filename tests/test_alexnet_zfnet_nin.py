@@ -203,3 +203,18 @@ def test_lenet5_batchnorm_variant():
     assert bn(torch.randn(2, 1, 32, 32)).shape == (2, 10)
     with pytest.raises(cnnzoo.ModelArgumentError, match="norm None or 'bn'"):
         cnnzoo.create_model("lenet5", norm="ln")
+
+
+@pytest.mark.parametrize("shape", [(4, 6, 28, 28), (3, 16, 10, 10), (2, 3, 7, 9)])
+@pytest.mark.parametrize("values", ["random", "ties"])
+def test_lenet5_max_pool_fast_path_matches_max_pool2d_bit_for_bit(shape, values):
+    """LeNet-5's MaxPool2x2 is nn.MaxPool2d(2): the same outputs and gradients (ties: the first maximum)."""
+    pool = cnnzoo.create_model("lenet5", act="relu", pool="max").pool1
+    assert isinstance(pool, nn.MaxPool2d) and (pool.kernel_size, pool.stride) == (2, 2)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=g)
+    x = (x.round() if values == "ties" else x).requires_grad_()
+    grad = torch.randn(nn.functional.max_pool2d(x, 2).shape, generator=g)
+    y, (dx,) = pool(x), torch.autograd.grad(pool(x), x, grad)
+    y0, (dx0,) = nn.functional.max_pool2d(x, 2), torch.autograd.grad(nn.functional.max_pool2d(x, 2), x, grad)
+    assert torch.equal(y, y0) and torch.equal(dx, dx0)

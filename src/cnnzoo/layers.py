@@ -141,3 +141,45 @@ def init_truncnormal(module: nn.Module, std: float = 0.01) -> None:
 def global_pool(x: Tensor) -> Tensor:
     """Global average pooling to ``N x C``."""
     return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
+
+class _MaxPool2x2Function(torch.autograd.Function):
+    """2x2, stride-2 max pooling from four strided maxima, with PyTorch's own backward on the same indices."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        v = x.view(n, c, h // 2, 2, w // 2, 2)
+        tl, tr, bl, br = v[:, :, :, 0, :, 0], v[:, :, :, 0, :, 1], v[:, :, :, 1, :, 0], v[:, :, :, 1, :, 1]
+        top, bottom = torch.maximum(tl, tr), torch.maximum(bl, br)
+        # Flat index of each window's first maximum in its plane (row-major ties, as max_pool2d picks).
+        corner = (torch.arange(h // 2, device=x.device)[:, None] * (2 * w)
+                  + torch.arange(w // 2, device=x.device)[None, :] * 2)
+        indices = torch.where(bottom > top, (br > bl).long() + (corner + w), (tr > tl).long() + corner)
+        ctx.save_for_backward(x, indices)
+        return torch.maximum(top, bottom)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        x, indices = ctx.saved_tensors
+        return torch.ops.aten.max_pool2d_with_indices_backward(grad, x, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
+
+
+class MaxPool2x2(nn.MaxPool2d):
+    """``nn.MaxPool2d(2)`` with a faster CPU training path: the same outputs and gradients, bit for bit.
+
+    PyTorch's CPU max-pool kernel (NCHW, with indices) takes about 5 ms per batch of 256 LeNet-5 C1 maps
+    (6 x 28 x 28), a fifth of a training step on one core; four strided maxima and the native backward on
+    the same indices take half of that (``benchmarks/main_job_breakdown.py``). The fast path runs only where
+    it is exact: on CPU, with a gradient to compute, contiguous NCHW, even sides. Elsewhere (inference, the
+    analyzer's trace, CUDA, channels-last) this is ``nn.MaxPool2d(2)``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if (x.requires_grad and torch.is_grad_enabled() and x.device.type == "cpu" and x.dim() == 4
+                and x.is_contiguous() and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0):
+            return _MaxPool2x2Function.apply(x)
+        return super().forward(x)

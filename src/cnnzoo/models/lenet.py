@@ -16,6 +16,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..base import FeatureInfo, ZooModel
+from ..layers import MaxPool2x2
 from ..registry import ModelInfo, register_model
 
 
@@ -29,7 +30,7 @@ class LeNet5(ZooModel):
                  norm: str | None = None) -> None:
         super().__init__()
         acts = {"tanh": nn.Tanh, "relu": nn.ReLU}
-        pools = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
+        pools = {"avg": lambda: nn.AvgPool2d(2), "max": MaxPool2x2}  # MaxPool2x2: nn.MaxPool2d(2), fast on CPU
         if act not in acts or pool not in pools or norm not in (None, "bn"):
             raise ValueError(f"act must be one of {sorted(acts)}, pool one of {sorted(pools)} and norm None or 'bn'")
         self.num_classes, self.in_chans, self.num_features = num_classes, in_chans, 84
@@ -41,11 +42,11 @@ class LeNet5(ZooModel):
         self.conv1 = nn.Conv2d(in_chans, 6, 5, bias=not bn)
         self.bn1 = bn2d(6)
         self.act1 = acts[act]()
-        self.pool1 = pools[pool](2)
+        self.pool1 = pools[pool]()
         self.conv2 = nn.Conv2d(6, 16, 5, bias=not bn)
         self.bn2 = bn2d(16)
         self.act2 = acts[act]()
-        self.pool2 = pools[pool](2)
+        self.pool2 = pools[pool]()
         # C5 is a 5x5 convolution over 5x5 maps, i.e. a fully connected layer over the flattened S4.
         self.conv3 = nn.Conv2d(16, 120, 5, bias=not bn)
         self.bn3 = bn2d(120)

@@ -132,6 +132,9 @@ class TrainConfig:
             ("limit_per_class", self.limit_per_class is None or self.limit_per_class >= 1, "at least 1"),
             ("lr_spread", self.lr_spread >= 1, "at least 1"), ("head_epochs", self.head_epochs >= 0, "0 or more"),
         ]
+            ("milestones", all(0 <= m <= 1 for m in self.milestones), "fractions of the run, in [0, 1]"),
+            ("classes", all(c >= 0 for c in self.classes), "class numbers, 0 or more"),
+            ("data", self.data != "folder:" and bool(self.data), "a dataset name or folder:PATH"),
         ranges += [(name, getattr(self, name) in options, _either(options)) for name, options in CHOICES.items()]
         ranges.append(("device", valid_device(self.device), "auto, cpu, cuda, cuda:N or mps"))
         for name, ok, rule in ranges:

@@ -64,10 +64,18 @@ class Dist:
 # ---------------------------------------------------------------------------------------------- setup
 
 def pick_device(name: str) -> torch.device:
+    """The device of a string that :func:`~cnnzoo.training.config.valid_device` accepts, if this machine has it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CnnzooError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise CnnzooError(f"--device {name} asked for, but no CUDA GPU is available; use --device cpu")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise CnnzooError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                              f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise CnnzooError("--device mps asked for, but this PyTorch has no MPS (Apple GPU) support; use --device cpu")
     return torch.device(name)
 
 

@@ -7,6 +7,8 @@ import time
 
 import torch
 
+from .. import argtypes
+from ..errors import CnnzooError
 from ..registry import create_model, list_models, model_info
 
 # The main job: a classic CNN trained on Fashion-MNIST end to end in under a minute on two CPU cores.
@@ -21,7 +23,8 @@ MAIN_JOB = dict(model="lenet5", data="fashion-mnist", recipe="fast", epochs=6, b
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the main job: train LeNet-5 (with batch norm) on Fashion-MNIST and report test accuracy")
     p.add_argument("--out", default=MAIN_JOB["out"], help="run folder (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=MAIN_JOB["epochs"])
+    p.add_argument("--epochs", type=argtypes.positive_int, default=MAIN_JOB["epochs"],
+                   help="passes over the training set (default: %(default)s)")
     p.set_defaults(func=cmd_run)
     c = sub.add_parser("check", help="build every registered model and run one forward pass")
     c.add_argument("pattern", nargs="?", help="fnmatch pattern, e.g. 'resnet*'")
@@ -43,6 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     names = list_models(args.pattern)
+    if not names:
+        raise CnnzooError(f"no registered model matches {args.pattern!r}; patterns are fnmatch-style, e.g. 'resnet*'")
     print(f"cnnzoo: {len(names)} registered models")
     t0 = time.perf_counter()
     for name in names:

@@ -126,15 +126,15 @@ class TrainConfig:
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("aux_weight", self.aux_weight >= 0, "0 or more"), ("val_size", self.val_size >= 0, "0 or more"),
             ("image_size", self.image_size is None or self.image_size >= 1, "at least 1"),
+            ("milestones", all(0 <= m <= 1 for m in self.milestones), "fractions of the run, in [0, 1]"),
+            ("classes", all(c >= 0 for c in self.classes), "class numbers, 0 or more"),
+            ("data", self.data != "folder:" and bool(self.data), "a dataset name or folder:PATH"),
             ("clip_grad", self.clip_grad is None or self.clip_grad > 0, "positive"),
             ("ema", self.ema is None or 0 < self.ema < 1, "in (0, 1), e.g. 0.999"),
             ("limit_train", self.limit_train is None or self.limit_train >= 1, "at least 1"),
             ("limit_per_class", self.limit_per_class is None or self.limit_per_class >= 1, "at least 1"),
             ("lr_spread", self.lr_spread >= 1, "at least 1"), ("head_epochs", self.head_epochs >= 0, "0 or more"),
         ]
-            ("milestones", all(0 <= m <= 1 for m in self.milestones), "fractions of the run, in [0, 1]"),
-            ("classes", all(c >= 0 for c in self.classes), "class numbers, 0 or more"),
-            ("data", self.data != "folder:" and bool(self.data), "a dataset name or folder:PATH"),
         ranges += [(name, getattr(self, name) in options, _either(options)) for name, options in CHOICES.items()]
         ranges.append(("device", valid_device(self.device), "auto, cpu, cuda, cuda:N or mps"))
         for name, ok, rule in ranges:

@@ -204,11 +204,64 @@ def test_user_errors_are_one_line_and_exit_2(tiny, tmp_path, capsys):
         (["train", "lenet5", "--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
         (["train", "lenet5", "--augment", "crop,mixup"], "unknown augmentation 'mixup' in --augment"),
         (["list", "zzz*"], "no registered model matches 'zzz*'"),
+        (["check", "zzz*"], "no registered model matches 'zzz*'"),
+        # a device string is checked once, whichever command takes it
+        (["train", "lenet5", "--device", "tpu"], "--device must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
+        (["train", "lenet5", "--device", "cuda:x"], "--device must be auto, cpu, cuda, cuda:N or mps"),
+        (["eval", str(tmp_path / "x.pt"), "--device", "tpu"], "'tpu' is not a device; use auto, cpu, cuda"),
+        (["features", "lenet5", "--weights", "x.pt", "--data", "mnist", "--device", "gpu"], "'gpu' is not a device"),
+        # flags: type, range and choice, before any data is read
+        (["train", "lenet5", "--epochs", "many"], "argument --epochs: expected a whole number, got 'many'"),
+        (["train", "lenet5", "--lr", "fast"], "argument --lr: expected a number, got 'fast'"),
+        (["train", "lenet5", "--milestones", "0.5,x"], "argument --milestones: expected comma-separated numbers"),
+        (["train", "lenet5", "--milestones", "1.5"], "--milestones must be fractions of the run, in [0, 1]"),
+        (["train", "lenet5", "--classes", "-1"], "--classes must be class numbers, 0 or more"),
+        (["train", "lenet5", "--optimizer", "rmsprop"], "--optimizer must be sgd or adamw, got 'rmsprop'"),
+        (["train", "lenet5", "--amp", "fp8"], "--amp must be auto, bf16, fp16 or off"),
+        (["train", "lenet5", "--small-input", "crop"], "--small-input must be variant or upsample"),
+        (["train", "lenet5", "--data", "folder:"], "--data must be a dataset name or folder:PATH"),
+        (["train", "lenet5", "--model-arg", "norm"], "--model-arg takes KEY=VALUE, got 'norm'"),
+        # each training command takes only its own flags, and says which command takes the other's
+        (["train", "lenet5", "--weights", "imagenet"], "--weights is an option of `cnnzoo finetune`"),
+        (["train", "lenet5", "--strategy", "full"], "--strategy is an option of `cnnzoo finetune`"),
+        (["finetune", "lenet5", "--weights", "x.pt", "--small-input", "upsample"],
+         "--small-input is an option of `cnnzoo train`"),
+        (["finetune", "lenet5", "--weights", "x.pt", "--strategy", "top:0"], "--strategy: unknown strategy 'top:0'"),
+        (["finetune", "lenet5", "--weights", "x.pt", "--bn", "maybe"], "--bn must be frozen or train, got 'maybe'"),
+        (["finetune", "lenet5", "--weights", "x.pt", "--lr-spread", "0.5"], "--lr-spread must be at least 1"),
+        # the analysis and other commands' options
+        (["summary", "vgg16", "--depth", "x"], "argument --depth: 'x' is not a whole number"),
+        (["summary", "vgg16", "--input", "abc"], "input size 'abc' is not of the form CxHxW"),
+        (["summary", "vgg16", "--plot", str(tmp_path / "no" / "chart.png")], "does not exist"),
+        (["compare", "vgg16", "--plot", str(tmp_path / "chart.txt")], "a chart is written as .png"),
+        (["compare", "vgg16", "nope"], "unknown model 'nope'"),
+        (["eval", str(tmp_path / "x.pt"), "--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+        (["features", "lenet5", "--weights", "x.pt", "--data", "mnist", "--limit-per-class", "0"], "at least 1"),
+        (["run", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+        (["info"], "the following arguments are required: model"),
     ]
+    files = {
+        "many.toml": ('epochs = "many"\n', "epochs in config file {} must be a whole number, got 'many'"),
+        "zero.toml": ("epochs = 0\n", "epochs in config file {} must be at least 1, got 0"),
+        "flip.toml": ('augment = "flip"\n', "augment in config file {} must be a list of strings, got 'flip'"),
+        "lr.toml": ("lr = true\n", "lr in config file {} must be a number, got True"),
+        "args.toml": ("model_kwargs = 3\n", "model_kwargs in config file {} must be a table"),
+        "device.toml": ('device = "tpu"\n', "device in config file {} must be auto, cpu, cuda, cuda:N or mps"),
+        "weights.toml": ('weights = "imagenet"\n', "weights in config file {} is a setting of `cnnzoo finetune`"),
+        "broken.toml": ("[epochs\n", "cannot parse {}"),
+        "list.toml": ("wait = [1,\n", "cannot parse {}"),
+    }
+    for name, (text, message) in files.items():
+        (tmp_path / name).write_text(text)
+        cases.append((["train", "lenet5", "--config", str(tmp_path / name)], message.format(tmp_path / name)))
     for argv, message in cases:
-        assert main(argv) == 2, argv
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's own errors exit from inside the parser, also with code 2
+            code = exc.code
+        assert code == 2, argv
         err = capsys.readouterr().err
-        assert message in err and err.count("\n") == 1 and "Traceback" not in err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
 
 
 def test_config_file_layers_under_flags(tiny, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .train import _csv
+from ..argtypes import csv, device, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,11 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "dotted name such as layer3 or classifier.4 (default pre_logits)")
     p.add_argument("--out", default="feats.npz", help="output file (default feats.npz)")
     p.add_argument("--split", choices=["train", "test", "both"], default="both")
-    p.add_argument("--classes", type=_csv(int), default=(), metavar="A,B",
+    p.add_argument("--classes", type=csv(int), default=(), metavar="A,B",
                    help="keep only these classes, relabelled 0..n-1")
-    p.add_argument("--limit-per-class", type=int, help="keep this many training images per class")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--limit-per-class", type=positive_int, help="keep this many training images per class")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="images per forward pass (default 256)")
+    p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.set_defaults(func=cmd_features)
 
 

@@ -11,17 +11,14 @@ import warnings
 from ..analysis import CONVENTIONS, DTYPE_BYTES, FORMATS, OPTIMIZER_STATES, Analysis, analyze, parse_input_size, render
 from ..analysis.exercises import EXERCISES
 from ..analysis.render import rf_text
+from .. import argtypes
 from ..errors import CnnzooError
 from ..registry import model_info
 
 EXERCISE_PREFIX = "exercise:"
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+_positive = argtypes.positive_int
 
 
 def _input(text: str) -> tuple[int, ...]:
@@ -45,14 +42,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="momentum",
                    help="optimiser of the training-memory estimate (default: momentum, as the papers)")
     p.add_argument("--training", action="store_true", help="analyse the training-mode graph (auxiliary heads, dropout)")
-    p.add_argument("--plot", metavar="FILE.png", help="also draw per-layer memory and parameters")
+    p.add_argument("--plot", type=argtypes.plot_file, metavar="FILE.png",
+                   help="also draw per-layer memory and parameters")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("compare", help="one row per model: params, GMACs, memory, receptive field, top-1",
                        description="Compare models side by side; --plot draws the lecture's complexity chart.")
     p.add_argument("models", nargs="+", metavar="MODEL")
     _common(p)
-    p.add_argument("--plot", metavar="FILE.png", help="also draw top-1 against GMACs, bubble area = parameters")
+    p.add_argument("--plot", type=argtypes.plot_file, metavar="FILE.png",
+                   help="also draw top-1 against GMACs, bubble area = parameters")
     m = p.add_argument_group("measured columns (--measure; see `cnnzoo benchmark` for whole batch-size sweeps)")
     m.add_argument("--measure", action="store_true",
                    help="also run each model: images/s, ms per image, peak memory, watts where measurable")
@@ -173,6 +172,8 @@ def _compare_text(rows: list[dict], markdown: bool) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    for name in args.models:  # every name is checked before the first is analysed
+        _top1(name)
     results = [_analyse(name, args.input, args.dtype) for name in args.models]
     rows = compare_rows(results)
     note = measure_rows(rows, args) if args.measure else None

@@ -17,8 +17,9 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
+from .. import argtypes
 from ..errors import CnnzooError
-from ..training.config import TrainConfig, read_config_file, to_toml, valid_device
+from ..training.config import TrainConfig, read_config_file, to_toml
 
 _SKIP = {"model", "model_kwargs", "progress"}
 _OTHER = {"train": "finetune", "finetune": "train"}
@@ -39,27 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", help="dataset (default: the one each checkpoint was trained on)")
     e.add_argument("--data-root", help="folder holding the dataset's files (default: the data cache)")
     e.add_argument("--tta", choices=["flip", "10crop"], help="test-time augmentation")
-    e.add_argument("--batch-size", type=positive_int, default=512, help="images per forward pass (default 512)")
-    e.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    e.add_argument("--batch-size", type=argtypes.positive_int, default=512, help="images per forward pass (default 512)")
+    e.add_argument("--device", type=argtypes.device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     e.set_defaults(func=cmd_eval)
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def device_arg(text: str) -> str:
-    """An argparse type: a device string (checked once, here, for every command that takes --device)."""
-    if not valid_device(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
-    return text
 
 
 class _ElsewhereAction(argparse.Action):
@@ -121,7 +104,7 @@ def add_config_flags(p: argparse.ArgumentParser, skip: frozenset[str] = frozense
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
         elif kind is tuple:
             item = typing.get_args(_strip_optional(hints[f.name]))[0]
-            p.add_argument(flag, type=_csv(item), default=argparse.SUPPRESS, metavar="A,B", help=text)
+            p.add_argument(flag, type=argtypes.csv(item), default=argparse.SUPPRESS, metavar="A,B", help=text)
         else:
             p.add_argument(flag, type=_typed(kind), default=argparse.SUPPRESS, metavar=_METAVARS.get(kind),
                            help=text)
@@ -162,16 +145,6 @@ def _typed(kind: type):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
     parse.__name__ = kind.__name__
-    return parse
-
-
-def _csv(kind: type):
-    def parse(text: str) -> tuple:
-        try:
-            return tuple(kind(v) for v in text.split(",") if v.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}") from None
-
     return parse
 
 
@@ -262,13 +235,16 @@ def check_model_args(cfg: TrainConfig) -> None:
     """Build the model on the meta device (no memory, no data) so a bad --model-arg fails before any work."""
     if not cfg.model_kwargs:
         return
+    import warnings
+
     import torch
 
     from ..errors import ModelArgumentError
     from ..registry import create_model
 
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "initializing zero-element tensors": the real build will say
             create_model(cfg.model, **cfg.model_kwargs)
     except ModelArgumentError:
         raise

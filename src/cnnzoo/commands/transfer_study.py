@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .train import _csv, add_config_flags, print_config, resolve_config
+from ..argtypes import csv
+from .train import add_config_flags, print_config, resolve_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,9 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "training images per class, all with the same epochs and batch size; "
                                    "writes study.csv, study.md and study.png to --out.")
     add_config_flags(p, skip=frozenset({"strategy", "limit_per_class"}), defaults=FINETUNE, scope="finetune")
-    p.add_argument("--per-class", type=_csv(int), required=True, metavar="N,M",
+    p.add_argument("--per-class", type=csv(int), required=True, metavar="N,M",
                    help="training images per class, e.g. 10,100,1000")
-    p.add_argument("--strategies", type=_csv(str), default=("scratch", "linear", "top:1", "full"), metavar="A,B",
+    p.add_argument("--strategies", type=csv(str), default=("scratch", "linear", "top:1", "full"), metavar="A,B",
                    help="from scratch, linear, top:K, full, auto, logreg (default scratch,linear,top:1,full)")
     p.set_defaults(func=cmd_transfer_study)
 

@@ -59,7 +59,8 @@ FIELDS = [
     "infer_runs", "peak_mem_mb", "watts", "joules_per_img", "power_method", "train_samples_per_sec",
     "train_step_ms", "train_step_ms_iqr", "train_peak_mem_mb", "params", "gmacs", "top1", "torch",
 ]
-KEY_FIELDS = ("model", "input", "batch", "engine_requested", "device", "precision", "channels_last", "threads")
+KEY_FIELDS = ("model", "input", "batch", "engine_requested", "device", "device_name", "precision", "channels_last",
+              "threads")
 TRAIN_FIELDS = ("train_samples_per_sec", "train_step_ms", "train_step_ms_iqr", "train_peak_mem_mb")
 
 
@@ -292,9 +293,10 @@ def device_name(device: torch.device) -> str:
 
 
 def row_key(row: dict[str, Any]) -> tuple:
-    """What identifies a row for resuming: model, input, batch, engine asked for, device, precision, layout, threads."""
+    """What identifies a row for resuming: :data:`KEY_FIELDS` (the same measurement on the same machine)."""
     return (str(row["model"]), str(row["input"]), int(row["batch"]), str(row["engine_requested"]),
-            str(row["device"]), str(row["precision"]), _truthy(row["channels_last"]), int(row["threads"]))
+            str(row["device"]), str(row["device_name"]), str(row["precision"]), _truthy(row["channels_last"]),
+            int(row["threads"]))
 
 
 def _truthy(value: Any) -> bool:
@@ -492,9 +494,11 @@ def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
         for r in rows:
             r["channels_last"] = _truthy(r.get("channels_last"))
             row_key(r)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CnnzooError(f"{p} is not a cnnzoo benchmark results file ({type(exc).__name__}: {exc}); "
-                          "give another --out or remove it") from None
+    except OSError as exc:
+        raise CnnzooError(f"cannot read {p} ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, TypeError):
+        raise CnnzooError(f"{p} is not a cnnzoo benchmark results file (rows with the columns "
+                          f"{', '.join(KEY_FIELDS)}, ...); give another --out or move it away") from None
     return rows
 
 
@@ -539,10 +543,12 @@ def run_benchmark(models: Sequence[str], batches: Sequence[int], settings: Setti
     saved = read_results(out) if out is not None else []
     done = {row_key(r): r for r in saved if is_complete(r, settings.train)}
     size_of = {m: "x".join(map(str, settings.input_size or _default_input(m))) for m in models}
+    device = torch.device(settings.device)
+    machine = device_name(device)
 
     def key(m: str, b: int) -> tuple:
-        return (m, size_of[m], b, settings.engine, torch.device(settings.device).type, settings.precision,
-                settings.channels_last, settings.threads or torch.get_num_threads())
+        return (m, size_of[m], b, settings.engine, device.type, machine, settings.precision, settings.channels_last,
+                settings.threads or torch.get_num_threads())
 
     todo = {m: [b for b in batches if key(m, b) not in done] for m in models}
     task = progress.add_task("benchmark", total=sum(map(len, todo.values()))) if progress else None

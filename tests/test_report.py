@@ -285,3 +285,44 @@ def test_a_script_error_is_caught(tmp_path, analyses):
     page.write_text(report_html([analyses["lenet5"]]).replace('{"fields":', '{"fieldz":', 1), encoding="utf-8")
     dom = parse_dom(dump_dom(page))
     assert "TypeError" in dom.by_id("cnnzoo-errors").all_text()
+
+
+def _results(path, rows):
+    from cnnzoo.benchmark import FIELDS, write_results
+
+    write_results(path, [{**dict.fromkeys(FIELDS), "engine_requested": "eager", "device": "cpu", "precision": "fp32",
+                          "channels_last": False, "threads": 2, "device_name": "test cpu", **r} for r in rows])
+
+
+def test_benchmark_results_join_the_page(tmp_path, analyses):
+    from cnnzoo.commands.report import measured
+
+    path = tmp_path / "bench.csv"
+    _results(path, [{"model": "lenet5", "input": "1x32x32", "batch": 8, "infer_img_ms": 0.5, "infer_samples_per_sec": 2000},
+                    {"model": "lenet5", "input": "1x32x32", "batch": 1, "infer_img_ms": 2.0, "infer_samples_per_sec": 500},
+                    {"model": "lenet5", "input": "1x64x64", "batch": 1, "infer_img_ms": 9.0, "infer_samples_per_sec": 111}])
+    a = analyses["lenet5"]
+    assert measured(str(path), a, None)["infer_img_ms"] == 2.0  # the smallest batch, at the analysed input
+    assert measured(str(path), a, 8)["infer_samples_per_sec"] == 2000
+    assert measured(str(path), a, 4) is None
+    assert measured(str(path), analyses["alexnet2012"], None) is None
+
+
+def test_benchmark_option_errors(tmp_path, capsys):
+    assert main(["report", "lenet5", "--benchmark", str(tmp_path / "none.csv"), "--out", str(tmp_path / "x.html")]) == 2
+    assert "does not exist; write one with `cnnzoo benchmark" in capsys.readouterr().err
+
+
+@needs_chromium
+def test_compare_by_measured_time(tmp_path, analyses):
+    page = tmp_path / "timed.html"
+    names = ["alexnet2012", "resnet50", "googlenet"]
+    infos = [{"top1": 62.5, "measured": {"batch": 1, "infer_img_ms": 5.0, "infer_samples_per_sec": 200}},
+             {"top1": 76.1, "measured": {"batch": 1, "infer_img_ms": 12.0, "infer_samples_per_sec": 83}},
+             {"top1": 69.8}]
+    page.write_text(report_html([analyses[n] for n in names], infos, compare=True), encoding="utf-8")
+    dom = parse_dom(dump_dom(page, "x=ms"))
+    _clean(dom)
+    assert sorted(c.attrs["data-model"] for c in dom.find_all("circle", class_="bubble")) == ["alexnet2012", "resnet50"]
+    assert any(t.all_text() == "ms per image (measured)" for t in dom.find_all("text", class_="label"))
+    assert "googlenet" in next(p.all_text() for p in dom.find_all("p", class_="hint") if "left off" in p.all_text())

@@ -31,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="optimiser first shown in the training-memory chart (the page can switch)")
     p.add_argument("--training", action="store_true", help="analyse the training-mode graph (auxiliary heads)")
     p.add_argument("--out", metavar="FILE.html", help="where to write the page (default: MODEL.html, compare.html)")
+    p.add_argument("--benchmark", metavar="RESULTS",
+                   help="a `cnnzoo benchmark --out` results file: measured ms per image and images/s on the page "
+                        "(with --compare, the complexity chart can use them as its x axis)")
+    p.add_argument("--benchmark-batch", type=int, metavar="N",
+                   help="the batch size to take from RESULTS (default: the smallest measured)")
     p.set_defaults(func=cmd_report)
 
 
@@ -76,6 +81,24 @@ def _with_weights(name: str, weights: str, input_size: tuple[int, ...] | None, d
     return result, label
 
 
+def measured(path: str, result: Analysis, batch: int | None) -> dict[str, Any] | None:
+    """The inference row of ``result``'s model and input in a benchmark results file (at ``batch``, else the
+    smallest batch measured), as the page shows it; ``None`` if the file has none."""
+    from ..benchmark import read_results
+
+    if not os.path.isfile(path):
+        raise CnnzooError(f"--benchmark {path!r} does not exist; write one with `cnnzoo benchmark MODEL ... --out {path}`")
+    rows = [r for r in read_results(path) if r.get("model") == result.model and r.get("infer_img_ms")
+            and str(r.get("input", result.describe_input())) == result.describe_input()]
+    if batch is not None:
+        rows = [r for r in rows if r.get("batch") == batch]
+    if not rows:
+        return None
+    r = min(rows, key=lambda r: r["batch"])
+    return {k: r.get(k) for k in ("batch", "infer_img_ms", "infer_samples_per_sec", "peak_mem_mb", "device_name",
+                                  "precision", "engine", "threads")}
+
+
 def build(args: argparse.Namespace) -> tuple[str, str]:
     """The page and its default file name for parsed ``report`` (or ``summary --format html``) arguments."""
     from ..report import report_html
@@ -95,6 +118,9 @@ def build(args: argparse.Namespace) -> tuple[str, str]:
     facts = [model_facts(n) for n in names]  # after the analyses, which name an unknown model in one line
     if weights:
         facts[0]["weights"] = label
+    if getattr(args, "benchmark", None):
+        for fact, result in zip(facts, results):
+            fact["measured"] = measured(args.benchmark, result, getattr(args, "benchmark_batch", None))
     html = report_html(results, facts, compare=bool(compare), optimizer=optimizer)
     default = "compare.html" if compare else names[0].replace(EXERCISE_PREFIX, "exercise-") + ".html"
     return html, default

@@ -652,19 +652,34 @@
   }
 
   // compare: top-1 against GMACs -------------------------------------------------------------------
-  function bubbles(models, host) {
-    const pts = models.filter((m) => m.d.info.top1 !== null && m.d.info.top1 !== undefined);
+  function bubbles(models, host, xKind) {
+    const byTime = xKind === "ms";
+    const pts = models.filter((m) => m.d.info.top1 !== null && m.d.info.top1 !== undefined && (!byTime || m.d.info.measured));
     const missing = models.filter((m) => !pts.includes(m)).map((m) => m.d.model);
-    const w = 820, f = frame(host, "ImageNet top-1 against GMACs; bubble area = parameters (hover a bubble)", w, 420, { l: 64, r: 30, t: 20, b: 44 });
+    const w = 820, f = frame(host, `ImageNet top-1 against ${byTime ? "measured time" : "GMACs"}; bubble area = parameters (hover a bubble)`, w, 420, { l: 64, r: 30, t: 20, b: 44 });
     f.box.classList.add("wide");
+    f.box.setAttribute("data-x", xKind || "gmacs");
     if (!pts.length) { el("p", { class: "hint" }, f.box, "None of these models has a reference top-1."); return; }
-    const g = (m) => m.d.totals.macs / 1e9;
+    const timed = pts.filter((m) => m.d.info.measured);
+    let axisKind = f.box.getAttribute("data-x") || "gmacs";
+    if (timed.length) {  // measured forward time instead of GMACs, as Canziani et al.'s chart
+      const bar = el("div", { class: "toolbar" });
+      f.box.insertBefore(bar, f.root);
+      el("label", {}, bar, "x axis ");
+      const pick = el("select", { class: "x-axis" }, bar);
+      el("option", { value: "gmacs" }, pick, "GMACs (counted)");
+      const m0 = timed[0].d.info.measured;
+      el("option", { value: "ms" }, pick, `ms per image (measured, batch ${m0.batch}, ${m0.device_name || ""})`);
+      pick.value = axisKind;
+      pick.onchange = () => { host.replaceChildren(); bubbles(models, host, pick.value); };
+    }
+    const g = axisKind === "ms" ? (m) => (m.d.info.measured ? m.d.info.measured.infer_img_ms : 0) : (m) => m.d.totals.macs / 1e9;
     const xs = pts.map(g), ys = pts.map((m) => m.d.info.top1);
     const x0 = 0, x1 = Math.max(...xs) * 1.12 || 1;
     const y0 = Math.floor(Math.min(...ys) - 3), y1 = Math.ceil(Math.max(...ys) + 3);
     const sx = linear(x0, x1, f.m.l, w - f.m.r), sy = linear(y0, y1, f.h - f.m.b, f.m.t);
     axis(f, sy, niceTicks(y0, y1, 6), false, "top-1 (%)", (v) => String(v));
-    axis(f, sx, niceTicks(x0, x1, 8), true, "GMACs per image", (v) => String(v));
+    axis(f, sx, niceTicks(x0, x1, 8), true, byTime ? "ms per image (measured)" : "GMACs per image", (v) => String(v));
     const maxP = Math.max(...pts.map((m) => m.d.totals.params));
     const palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
     pts.sort((a, b) => b.d.totals.params - a.d.totals.params).forEach((m, i) => {
@@ -672,21 +687,33 @@
       const t = m.d.totals;
       const c = palette[models.indexOf(m) % palette.length];
       svg("circle", { cx: sx(g(m)), cy: sy(m.d.info.top1), r, fill: c, "fill-opacity": 0.45, stroke: c, class: "bubble", "data-model": m.d.model,
-        "data-tip": `${m.d.model} at ${m.d.input}\ntop-1 ${m.d.info.top1}%\n${int(t.macs)} MACs (${g(m).toFixed(2)} G)\n${int(t.params)} params\n${bytes(t.activation_bytes)} activations / sample` }, f.root);
+        "data-tip": `${m.d.model} at ${m.d.input}\ntop-1 ${m.d.info.top1}%\n${int(t.macs)} MACs (${(t.macs / 1e9).toFixed(2)} G)\n${int(t.params)} params\n${bytes(t.activation_bytes)} activations / sample` + measuredText(m) }, f.root);
       svg("text", { x: sx(g(m)), y: sy(m.d.info.top1) - r - 4, "text-anchor": "middle", class: "bubble-label" }, f.root, m.d.model);
     });
-    if (missing.length) el("p", { class: "hint" }, f.box, "No reference top-1, left off the chart: " + missing.join(", "));
+    if (missing.length) el("p", { class: "hint" }, f.box, `No reference top-1${byTime ? " or no measured time" : ""}, left off the chart: ` + missing.join(", "));
+  }
+
+  function measuredText(m) {
+    const x = m.d.info.measured;
+    if (!x) return "";
+    return `\nmeasured: ${x.infer_img_ms.toFixed(3)} ms / image, ${int(Math.round(x.infer_samples_per_sec))} images/s` +
+           ` (batch ${x.batch}, ${x.device_name || "?"}, ${x.precision || ""}${x.engine ? ", " + x.engine : ""})`;
   }
 
   function compareTable(models, host) {
     const t = el("table", { class: "layers compare" }, host);
     const head = el("tr", {}, el("thead", {}, t));
-    ["model", "input", "params", "GMACs", "activations / sample", "RF", "top-1"].forEach((h, i) => el("th", { class: i > 1 ? "num" : "" }, head, h));
+    const timed = models.some((m) => m.d.info.measured);
+    const heads = ["model", "input", "params", "GMACs", "activations / sample", "RF", "top-1"];
+    if (timed) heads.push("ms / image", "images / s");
+    heads.forEach((h, i) => el("th", { class: i > 1 ? "num" : "" }, head, h));
     const body = el("tbody", {}, t);
     for (const m of models) {
-      const x = m.d.totals, tr = el("tr", {}, body);
+      const x = m.d.totals, tr = el("tr", {}, body), z = m.d.info.measured;
       [m.d.model, m.d.input].forEach((v) => el("td", {}, tr, v));
-      [int(x.params), (x.macs / 1e9).toFixed(3), bytes(x.activation_bytes), x.rf, m.d.info.top1 ?? "—"].forEach((v) => el("td", { class: "num" }, tr, v));
+      const cells = [int(x.params), (x.macs / 1e9).toFixed(3), bytes(x.activation_bytes), x.rf, m.d.info.top1 ?? "—"];
+      if (timed) cells.push(z ? z.infer_img_ms.toFixed(3) : "—", z ? int(Math.round(z.infer_samples_per_sec)) : "—");
+      cells.forEach((v) => el("td", { class: "num" }, tr, v));
     }
   }
 
@@ -707,6 +734,7 @@
     card("activations / sample", bytes(t.activation_bytes), int(t.activation_elements) + " values");
     if (t.rf) card("receptive field", t.rf, "jump " + t.rf_jump);
     if (info.top1 !== null && info.top1 !== undefined) card("ImageNet top-1", info.top1 + "%", info.source || "");
+    if (info.measured) card("measured forward", info.measured.infer_img_ms.toFixed(2) + " ms / image", measuredText(model).trim().replace(/^measured: /, ""));
   }
 
   function section(host, title, id) {
@@ -750,7 +778,7 @@
     const h = el("header", {}, host);
     el("h1", {}, h, "Compare: " + models.map((m) => m.d.model).join(", "));
     const charts = el("div", { class: "charts" }, section(host, "Complexity", "complexity"));
-    bubbles(models, charts);
+    bubbles(models, charts, /(?:^|[#&])x=ms(?:&|$)/.test(location.hash) ? "ms" : "gmacs");
     compareTable(models, section(host, "Totals", "totals"));
     const side = el("div", { class: "side-by-side" }, section(host, "Layers, side by side", "tables"));
     models.forEach((m) => { const col = el("div", { class: "column" }, side); el("h3", {}, col, `${m.d.model} · ${m.d.input}`); new Table(m, col, true); });

@@ -12,25 +12,7 @@ from cnnzoo.inference import ENGINES, EngineError, build_engine
 
 pytest.importorskip("onnxruntime")
 
-
-def scrambled(name: str, **kwargs) -> nn.Module:
-    """A model whose logits are of order one or more: random BN statistics and classifier, so every weight counts."""
-    torch.manual_seed(0)
-    model = cnnzoo.create_model(name, **kwargs)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            nn.init.uniform_(module.weight, 0.5, 1.5)
-            nn.init.normal_(module.bias, 0.0, 0.1)
-            nn.init.normal_(module.running_mean, 0.0, 0.1)
-            nn.init.uniform_(module.running_var, 0.5, 1.5)
-    model.eval()
-    classifier = model.get_classifier()
-    size = max(model.min_input_size, 32)
-    with torch.no_grad():  # logits of about +-10: a real scale, so the 1e-4 tolerance means something
-        scale = 10 / model(torch.randn(2, model.in_chans, size, size)).abs().max()
-        classifier.weight.mul_(scale)
-        classifier.bias.mul_(scale)
-    return model
+from test_export import scrambled  # noqa: E402
 
 
 # (model, input size): a LeNet, grouped and depthwise convolutions, TF SAME padding, ceil_mode pooling with
@@ -41,7 +23,7 @@ AGREE = [("lenet5", 32), ("resnext50_32x4d", 32), ("mobilenet_v2_cifar", 32), ("
 
 @pytest.mark.parametrize("name,size", AGREE)
 def test_onnxruntime_agrees_with_eager(name, size, tmp_path):
-    model = scrambled(name)
+    model = scrambled(name, size)
     engine = build_engine(model, (model.in_chans, size, size), engine="onnxruntime", cache_dir=tmp_path)
     assert engine.name == "onnxruntime"
     x = torch.randn(5, model.in_chans, size, size)  # another batch size than the export's

@@ -112,7 +112,9 @@ def export_torchscript(module: nn.Module, example: Tensor, path: str | os.PathLi
             traced = torch.jit.trace(module, (example,), check_trace=False)
     except Exception as exc:
         raise ExportError(f"{_label(module)} cannot be traced to TorchScript ({_first_line(exc)})") from exc
-    atomic_write(path, lambda tmp: torch.jit.save(traced, tmp))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 deprecates TorchScript; it still works
+        atomic_write(path, lambda tmp: torch.jit.save(traced, tmp))
 
 
 def export_program(module: nn.Module, example: Tensor, path: str | os.PathLike, *, dynamic_batch: bool = True) -> None:
@@ -126,7 +128,11 @@ def export_program(module: nn.Module, example: Tensor, path: str | os.PathLike, 
             program = torch.export.export(module, (example,), dynamic_shapes=shapes)
     except Exception as exc:
         raise ExportError(f"{_label(module)} cannot be exported with torch.export ({_first_line(exc)})") from exc
-    atomic_write(path, lambda tmp: torch.export.save(program, tmp))
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: torch.export.save wants a name ending in .pt2
+            torch.export.save(program, f)
+
+    atomic_write(path, write)
 
 
 def export(module: nn.Module, example: Tensor, path: str | os.PathLike, fmt: str = "onnx", *,
@@ -157,7 +163,9 @@ def load_exported(path: str | os.PathLike, fmt: str = "onnx", threads: int | Non
         name = session.get_inputs()[0].name
         return lambda x: torch.from_numpy(session.run(None, {name: x.detach().cpu().contiguous().numpy()})[0])
     if fmt == "torchscript":
-        loaded = torch.jit.load(path, map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            loaded = torch.jit.load(path, map_location="cpu")
     elif fmt == "exported-program":
         loaded = torch.export.load(path).module()
     else:

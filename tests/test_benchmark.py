@@ -264,7 +264,8 @@ def test_resolve_models_patterns_and_all():
     (["--engine", "onnxruntime", "--precision", "bf16"], "runs fp32 only"),
     (["--engine", "onnxruntime", "--channels-last"], "does not apply to --engine onnxruntime"),
     (["--time-budget", "0"], "must be above 0 s"),
-    (["--threads", "0"], "must be 1 or more"),
+    (["--threads", "0"], "must be at least 1"),
+    (["--plot", "chart.txt"], "a chart is written as .png"),
     (["--model-list", "/nonexistent/models.txt"], "cannot read the model list"),
 ])
 def test_cli_mistakes_are_one_line(capsys, argv, message):

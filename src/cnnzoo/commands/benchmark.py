@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import argtypes
 from ..errors import CnnzooError
 
 
@@ -46,13 +47,6 @@ def _count(text: str) -> int:
     return value
 
 
-def _at_least_one(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
-
-
 def torch_threads() -> int:
     import torch
 
@@ -70,7 +64,7 @@ def add_measure_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-budget", type=_seconds, default=1.0, metavar="SECONDS",
                    help="timed seconds per row after warm-up (default: 1; at least 3 timed runs whatever it is)")
     p.add_argument("--warmup", type=_count, default=2, metavar="N", help="untimed calls first (default: 2)")
-    p.add_argument("--threads", type=_at_least_one, metavar="N",
+    p.add_argument("--threads", type=argtypes.positive_int, metavar="N",
                    help=f"CPU threads for torch (default: torch's own, {torch_threads()} here); on a shared "
                         "machine, fewer threads than cores keep the figures steady")
     p.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
@@ -96,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also time a training step: forward, backward, SGD (eager PyTorch)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="what to print")
     p.add_argument("--out", metavar="FILE", help="results file, .json or .csv (kept after each row; resumes)")
-    p.add_argument("--plot", metavar="FILE.png", help="draw Canziani's figures from the rows")
+    p.add_argument("--plot", type=argtypes.plot_file, metavar="FILE.png", help="draw Canziani's figures from the rows")
     p.set_defaults(func=cmd_benchmark)
 
 

@@ -326,3 +326,12 @@ def test_compare_by_measured_time(tmp_path, analyses):
     assert sorted(c.attrs["data-model"] for c in dom.find_all("circle", class_="bubble")) == ["alexnet2012", "resnet50"]
     assert any(t.all_text() == "ms per image (measured)" for t in dom.find_all("text", class_="label"))
     assert "googlenet" in next(p.all_text() for p in dom.find_all("p", class_="hint") if "left off" in p.all_text())
+
+
+@needs_chromium
+def test_console_errors_and_failed_loads_are_caught(tmp_path, analyses):
+    page = tmp_path / "noisy.html"
+    text = report_html([analyses["lenet5"]]).replace("</body>", '<img src="missing.png"><script>console.error("boom")</script></body>')
+    page.write_text(text, encoding="utf-8")
+    errors = parse_dom(dump_dom(page)).by_id("cnnzoo-errors").all_text()
+    assert "console.error: boom" in errors and "missing.png" in errors

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-
-from rich.console import Console
-from rich.table import Table
+import shutil
 
 from ..errors import CnnzooError
 from ..registry import list_models, model_info
+
+PAPER_MIN = 16  # narrower than this, a title says too little to be worth its column
+# Dropped in this order when the terminal is too narrow for them and a useful paper column.
+DROP_ORDER = ("input", "GMACs", "top-1", "year", "params")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,13 +26,43 @@ def cmd_list(args: argparse.Namespace) -> int:
     names = list_models(args.pattern)
     if not names:
         raise CnnzooError(f"no registered model matches {args.pattern!r}; patterns are fnmatch-style, e.g. 'resnet*'")
-    table = Table("model", "paper", "year", "input", "params", "GMACs", "top-1")
+    rows = []
     for name in names:
         i = model_info(name)
-        table.add_row(name, i.paper, str(i.year), "x".join(map(str, i.input_size)), fmt_params(i),
-                      f"{i.gmacs:g}" if i.gmacs else "—", f"{i.top1:g}" if i.top1 else "—")
-    Console().print(table)
+        rows.append({"model": name, "year": str(i.year), "input": "x".join(map(str, i.input_size)),
+                     "params": short_params(i), "GMACs": f"{i.gmacs:g}" if i.gmacs else "—",
+                     "top-1": f"{i.top1:g}" if i.top1 else "—", "paper": i.paper})
+    print("\n".join(fit_table(rows, shutil.get_terminal_size().columns)))
     return 0
+
+
+def fit_table(rows: list[dict[str, str]], width: int) -> list[str]:
+    """One line per row, at most ``width`` characters where that can be: the model's name is never cut (it
+    is what a user types); the paper's title takes the room left, cut with "…", and columns are dropped
+    (:data:`DROP_ORDER`) when even a short title would not fit; no line wraps."""
+    columns = [c for c in rows[0] if c != "paper"]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in rows[0]}
+
+    def used(cols: list[str]) -> int:
+        return sum(widths[c] for c in cols) + 2 * (len(cols) - 1)
+
+    drops = [c for c in DROP_ORDER if c in columns]
+    while used(columns) + 2 + PAPER_MIN > width and drops:
+        columns.remove(drops.pop(0))
+    room = width - used(columns) - 2
+    if room >= PAPER_MIN:
+        columns.append("paper")
+        widths["paper"] = min(widths["paper"], room)
+    left = {"model", "paper"}
+
+    def cell(c: str, text: str) -> str:
+        if len(text) > widths[c]:
+            text = text[:widths[c] - 1] + "…"
+        return text.ljust(widths[c]) if c in left else text.rjust(widths[c])
+
+    lines = ["  ".join(cell(c, c) for c in columns), "  ".join("-" * widths[c] for c in columns)]
+    lines += ["  ".join(cell(c, r[c]) for c in columns) for r in rows]
+    return [line.rstrip() for line in lines]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -48,6 +80,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
     return 0
+
+
+def short_params(info) -> str:
+    """Parameters in millions (3 significant figures), for a table row; ``info`` has the exact count."""
+    n = info.params if info.params is not None else info.params_approx
+    if not n:
+        return "—"
+    return f"{'~' if info.params is None else ''}{n / 1e6:.3g}M" if n >= 1e5 else f"{n / 1e3:.3g}k"
 
 
 def fmt_params(info) -> str:

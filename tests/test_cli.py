@@ -1,0 +1,107 @@
+"""The command line a user meets first: flag help kept beside the config, --print-config, `cnnzoo list` in a
+narrow terminal or a pipe. (User mistakes and their one-line errors: test_training.py.)"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import fields
+
+import pytest
+
+from cnnzoo.cli import build_parser, main
+from cnnzoo.commands.train import resolve_config
+from cnnzoo.registry import list_models, model_info
+from cnnzoo.training.config import TrainConfig
+from cnnzoo.training.recipes import FINETUNE, RECIPES
+
+
+def _options(command: str) -> dict[str, str]:
+    """Each option string of ``command`` -> its help (None when hidden)."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return {s: a.help for a in sub._actions for s in a.option_strings}
+
+
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_every_flag_has_one_line_of_help_from_its_field(command):
+    options = _options(command)
+    scope = {f.name: f.metadata["scope"] for f in fields(TrainConfig)}
+    for name, where in scope.items():
+        flag = "--" + name.replace("_", "-")
+        shown = where in ("all", command) and name not in ("similar",)  # finetune spells it --similar/--different
+        if where == "none":
+            assert flag not in options
+        elif shown:
+            assert options[flag] and "\n" not in options[flag], flag
+            assert options[flag].startswith(next(f.metadata["help"] for f in fields(TrainConfig) if f.name == name))
+        elif name != "similar":
+            assert options[flag] == "==SUPPRESS==", f"{flag} is hidden under {command}"
+    assert all(h for s, h in options.items() if s.startswith("--")), "an option without help"
+
+
+def test_scopes_and_shown_defaults():
+    train, finetune = _options("train"), _options("finetune")
+    for flag in ("--strategy", "--reinit", "--head-epochs", "--lr-spread", "--bn", "--weights"):
+        assert train[flag] == "==SUPPRESS==" and finetune[flag] != "==SUPPRESS=="
+    assert train["--similar"] == "==SUPPRESS==" and "--different" not in train and "--different" in finetune
+    assert train["--small-input"] != "==SUPPRESS==" and finetune["--small-input"] == "==SUPPRESS=="
+    # a setting a recipe overrides shows the recipe, not the config's bare default; finetune shows its own
+    assert train["--lr"].endswith("(default: the recipe's)") and "0.01" not in train["--lr"]
+    assert finetune["--lr"].endswith(f"(default: {FINETUNE['lr']})")
+    assert train["--epochs"].endswith("(default: 10)") and finetune["--epochs"].endswith(f"(default: {FINETUNE['epochs']})")
+    assert all(train["--" + k.replace("_", "-")].endswith("(default: the recipe's)")
+               for r in RECIPES.values() for k in r)
+
+
+def test_print_config_is_the_resolved_toml_and_loads_back(tmp_path, capsys):
+    argv = ["train", "resnet20_cifar", "--lr", "0.3", "--augment", "flip", "--model-arg", "shortcut='B'"]
+    assert main([*argv, "--print-config"]) == 0
+    text = capsys.readouterr().out
+    assert "recipe resnet2015-cifar: resnet20_cifar's default" in text
+    assert "lr = 0.3  # flag" in text and 'schedule = "multistep"  # recipe resnet2015-cifar' in text
+    settings = tomllib.loads(text)
+    assert "# clip_grad: unset" in text and "strategy" not in text and "weights" not in settings
+    assert settings["model_kwargs"] == {"shortcut": "B"} and settings["augment"] == ["flip"]
+    direct = resolve_config(build_parser().parse_args(argv))
+    (tmp_path / "run.toml").write_text(text)
+    loaded = resolve_config(build_parser().parse_args(["train", "resnet20_cifar", "--config", str(tmp_path / "run.toml")]))
+    assert loaded == direct
+    assert not list(tmp_path.glob("runs*")) and not os.path.exists("runs/resnet20_cifar-fashion-mnist")
+
+
+def test_finetune_print_config_shows_its_defaults_without_weights(capsys):
+    assert main(["finetune", "lenet5", "--print-config"]) == 0
+    settings = tomllib.loads(capsys.readouterr().out)
+    assert settings["strategy"] == FINETUNE["strategy"] and settings["epochs"] == FINETUNE["epochs"]
+    assert settings["out"] == "runs/lenet5-fashion-mnist-finetune" and "small_input" not in settings
+
+
+def _listing(capsys, monkeypatch, columns: int | None) -> list[str]:
+    if columns is None:  # a pipe: no COLUMNS, and the terminal size cannot be read
+        monkeypatch.delenv("COLUMNS", raising=False)
+
+        def no_terminal(*args):
+            raise OSError("not a terminal")
+
+        monkeypatch.setattr(os, "get_terminal_size", no_terminal)
+    else:
+        monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["list"]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("columns", [80, None, 60])
+def test_list_fits_the_width_and_never_cuts_a_name(capsys, monkeypatch, columns):
+    lines = _listing(capsys, monkeypatch, columns)
+    names = list_models()
+    assert len(lines) == 2 + len(names)  # a header, a rule, one row per model: nothing wraps
+    assert max(map(len, lines)) <= (columns or 80)
+    assert [line.split()[0] for line in lines[2:]] == names
+    assert "paper" in lines[0] and any(line.endswith("…") for line in lines[2:])
+
+
+def test_list_shows_whole_titles_when_there_is_room(capsys, monkeypatch):
+    lines = _listing(capsys, monkeypatch, 250)
+    assert lines[0].split() == ["model", "year", "input", "params", "GMACs", "top-1", "paper"]
+    assert all(line.endswith(model_info(line.split()[0]).paper) for line in lines[2:])

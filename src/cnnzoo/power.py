@@ -6,7 +6,9 @@ after them; :meth:`stop` returns the mean watts and the joules of that window. W
 measure power, the meter says so and why (:class:`Unmeasurable`): a figure is measured or it is absent.
 
 - NVIDIA GPU: the board power that NVML reports (``torch.cuda.power_draw``, which needs ``pynvml``,
-  from the ``nvidia-ml-py`` package), sampled in a background thread; joules = mean watts x window.
+  from the ``nvidia-ml-py`` package: ``pip install 'cnnzoo[power]'``), sampled in a background thread;
+  joules = mean watts x window. NVML's reading is itself an average over its last sample period (1/6 s
+  to 1 s by product), so a GPU row should be timed for a few seconds (``--time-budget 3``).
 - CPU: the RAPL energy counters of ``/sys/class/powercap/intel-rapl:N/energy_uj`` (Intel, and AMD on
   Linux 5.8+), one per package, summed; the delta over the window, with counter wrap-around handled.
   RAPL counts the whole package: other processes running at the same time are included.
@@ -179,9 +181,11 @@ def nvml_meter(device: torch.device, interval: float = 0.02) -> SampledMeter | U
 
     try:
         read()
-    except Exception as exc:  # pynvml missing, or a GPU/driver that does not report power
+    except ModuleNotFoundError:
+        return Unmeasurable("pynvml is not installed: pip install 'cnnzoo[power]' (nvidia-ml-py)")
+    except Exception as exc:  # no NVML library, or a GPU/driver that does not report power
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return Unmeasurable(f"NVML power reading failed ({reason}; `pip install nvidia-ml-py` provides pynvml)")
+        return Unmeasurable(f"NVML cannot read the GPU's power ({reason})")
     return SampledMeter(read, f"NVML board power sampled every {interval * 1000:g} ms", interval)
 
 

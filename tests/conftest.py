@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,11 @@ import cnnzoo
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Exported graphs and engine choices (cnnzoo.inference) go to a throwaway cache, not the user's.
+    if "CNNZOO_CACHE" not in os.environ:
+        cache = tempfile.mkdtemp(prefix="cnnzoo-test-cache-")
+        os.environ["CNNZOO_CACHE"] = cache
+        config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
     # Each pytest-xdist worker is a process of its own: with torch's default of one intra-op thread per
     # core, `-n 2` runs four threads on two cores. One thread each made the registry tests 31% faster.
     if os.environ.get("PYTEST_XDIST_WORKER"):

@@ -39,6 +39,10 @@ CACHE_VERSION = "1"
 MEASURE_SECONDS = 1.0
 
 
+ENGINE_HELP = ("the forward pass: eager PyTorch, torch.compile, ONNX Runtime, or auto (measures them on one batch "
+               "and keeps the fastest; the choice and the exported graph are cached)")
+
+
 class EngineError(CnnzooError):
     """An engine that cannot run here (not installed, no such engine, or it cannot take this model)."""
 
@@ -100,6 +104,24 @@ class OnnxRuntimeEngine(Engine):
     def _run(self, x: Tensor) -> Tensor:
         out = self.session.run(None, {self.input_name: x.detach().cpu().contiguous().numpy()})[0]
         return torch.from_numpy(out).to(x.device)
+
+
+class EngineModule(nn.Module):
+    """An engine as an ``nn.Module``, for code that calls ``.eval()`` and ``forward`` on what it is given."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.engine(x)
+
+
+def to_stderr(message: str) -> None:
+    """The ``log`` of the commands: engine lines go to stderr, so that results on stdout stay clean."""
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
 
 
 def build_engine(module: nn.Module, input_shape: tuple[int, int, int], *, engine: str = "auto",

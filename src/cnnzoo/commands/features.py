@@ -6,6 +6,7 @@ import argparse
 import time
 
 from ..argtypes import csv, device, positive_int
+from ..inference import ENGINE_HELP, ENGINES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,10 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit-per-class", type=positive_int, help="keep this many training images per class")
     p.add_argument("--batch-size", type=positive_int, default=256, help="images per forward pass (default 256)")
     p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    p.add_argument("--engine", choices=ENGINES, default="auto", help=f"{ENGINE_HELP} (default auto)")
     p.set_defaults(func=cmd_features)
 
 
 def cmd_features(args: argparse.Namespace) -> int:
+    from ..inference import to_stderr
     from ..registry import model_info
     from ..training.config import TrainConfig
     from ..training.features import dataset_features, save_features
@@ -41,7 +44,7 @@ def cmd_features(args: argparse.Namespace) -> int:
                       augment=())
     splits = ("train", "test") if args.split == "both" else (args.split,)
     t0 = time.perf_counter()
-    arrays = dataset_features(cfg, args.layer, splits, args.batch_size)
+    arrays = dataset_features(cfg, args.layer, splits, args.batch_size, args.engine, to_stderr)
     save_features(args.out, arrays)
     shapes = ", ".join(f"{s} {arrays[f'{s}_features'].shape[0]} x {arrays[f'{s}_features'].shape[1]}" for s in splits)
     print(f"{args.layer} of {args.model}: {shapes} in {time.perf_counter() - t0:.1f} s -> {args.out} "

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import argtypes
 from ..errors import CnnzooError
+from ..inference import ENGINE_HELP, ENGINES
 from ..training.config import TrainConfig, read_config_file, to_toml
 
 _SKIP = {"model", "model_kwargs", "progress"}
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--tta", choices=["flip", "10crop"], help="test-time augmentation")
     e.add_argument("--batch-size", type=argtypes.positive_int, default=512, help="images per forward pass (default 512)")
     e.add_argument("--device", type=argtypes.device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    e.add_argument("--engine", choices=ENGINES, default="auto", help=f"{ENGINE_HELP} (default auto)")
     e.set_defaults(func=cmd_eval)
 
 
@@ -267,10 +269,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from ..inference import to_stderr
     from ..training.evaluate import evaluate_checkpoints
 
     results = evaluate_checkpoints([Path(c) for c in args.checkpoints], data=args.data, data_root=args.data_root,
-                                   tta=args.tta, batch_size=args.batch_size, device=args.device)
+                                   tta=args.tta, batch_size=args.batch_size, device=args.device,
+                                   engine=args.engine, log=to_stderr)
     for r in results:
         print(f"{r['name']:<40} top-1 {r['top1']:.4f}  top-5 {r['top5']:.4f}")
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -23,8 +23,13 @@ def load_trained(path: Path, device: torch.device) -> tuple[torch.nn.Module, dic
 
 
 def evaluate_checkpoints(paths: list[Path], data: str | None = None, data_root: str | None = None,
-                         tta: str | None = None, batch_size: int = 512, device: str = "auto") -> list[dict[str, Any]]:
-    """Top-1/top-5 of each checkpoint on the test set; with several, a last row for their ensemble."""
+                         tta: str | None = None, batch_size: int = 512, device: str = "auto", engine: str = "eager",
+                         log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Top-1/top-5 of each checkpoint on the test set; with several, a last row for their ensemble.
+
+    ``engine`` (see :func:`cnnzoo.inference.build_engine`) runs each model's forward passes, test-time
+    augmentations included; ``log`` gets each engine's one line.
+    """
     dev = pick_device(device)
     loaded = [load_trained(p, dev) for p in paths]
     configs = {(ck["config"]["data"], tuple(ck["config"].get("classes") or ())) for _, ck in loaded}
@@ -46,10 +51,23 @@ def evaluate_checkpoints(paths: list[Path], data: str | None = None, data_root: 
             raise CnnzooError(f"{path} predicts {model.num_classes} classes but {spec} has {dataset.num_classes}")
         p = ck["pipeline"]
         pipeline = BatchPipeline(tuple(p["mean"]), tuple(p["std"]), p["size"], p["fit"])
-        probs = predict(model, images, pipeline, batch_size, tta)
+        probs = predict(_forward(model, images, pipeline, batch_size, engine, dev, log), images, pipeline,
+                        batch_size, tta)
         all_probs.append(probs)
         results.append({"name": str(path), **metrics_from_probs(probs, labels, dataset.num_classes)})
     if len(all_probs) > 1:
         ens = torch.stack(all_probs).mean(0)
         results.append({"name": f"ensemble of {len(all_probs)}", **metrics_from_probs(ens, labels, dataset.num_classes)})
     return results
+
+
+def _forward(model: torch.nn.Module, images: torch.Tensor, pipeline: BatchPipeline, batch_size: int, engine: str,
+             device: torch.device, log: Callable[[str], None] | None) -> torch.nn.Module:
+    """``model``, or its engine as a module; every view of test-time augmentation has the pipeline's shape."""
+    if engine == "eager" or not len(images):
+        return model
+    from ..inference import EngineModule, build_engine
+
+    shape = tuple(pipeline(images[:1]).shape[1:])
+    run = build_engine(model, shape, engine=engine, device=device, batch_size=min(batch_size, len(images)), log=log)
+    return model if run.name == "eager" else EngineModule(run)

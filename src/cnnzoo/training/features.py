@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -54,13 +54,61 @@ def pool(out: Any) -> Tensor:
     return out.mean(dim=(2, 3)) if out.dim() == 4 else out.flatten(1).clone()
 
 
+class LayerOutput(nn.Module):
+    """``model``'s pooled output of ``layer`` as the forward pass, so that an engine can export or compile it.
+
+    A module-name layer is read with a forward hook; the layers after it no longer feed the output, and
+    exporters drop them from the graph.
+    """
+
+    def __init__(self, model: nn.Module, layer: str) -> None:
+        super().__init__()
+        check_layer(model, layer)
+        self.model = model
+        self.layer = layer
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.layer in SPECIAL_LAYERS:
+            self.model.check_input(x)
+            f = self.model.forward_features(x)
+            return pool(self.model.forward_head(f, pre_logits=True) if self.layer == "pre_logits" else f)
+        captured: list[Tensor] = []
+        handle = self.model.get_submodule(self.layer).register_forward_hook(
+            lambda module, inputs, output: captured.append(pool(output)))
+        try:
+            self.model(x)
+        finally:
+            handle.remove()
+        if not captured:
+            raise CnnzooError(f"layer {self.layer!r} does not run in the inference forward pass "
+                              "(an auxiliary classifier?); choose another")
+        return captured[0]
+
+    def extra_repr(self) -> str:  # part of the engines' cache key
+        return f"layer={self.layer!r}"
+
+
 @torch.no_grad()
 def extract_features(model: nn.Module, images: Tensor, pipeline: Any, layer: str = "pre_logits",
-                     batch_size: int = 256) -> Tensor:
-    """``N x C`` float features of ``layer`` for uint8 ``images``, shaped by ``pipeline``, in eval mode, on CPU."""
+                     batch_size: int = 256, engine: str = "eager",
+                     log: Callable[[str], None] | None = None) -> Tensor:
+    """``N x C`` float features of ``layer`` for uint8 ``images``, shaped by ``pipeline``, in eval mode, on CPU.
+
+    ``engine`` is one of :data:`cnnzoo.inference.ENGINES`: anything but ``eager`` runs
+    :class:`LayerOutput` through :func:`cnnzoo.inference.build_engine` (``log`` gets its one line).
+    """
     check_layer(model, layer)
     model.eval()
     device = next(model.parameters()).device
+    if engine != "eager" and len(images):
+        from ..inference import build_engine
+
+        first = pipeline(images[:1].to(device))
+        run = build_engine(LayerOutput(model, layer), tuple(first.shape[1:]), engine=engine, device=device,
+                           batch_size=min(batch_size, len(images)), log=log)
+        if run.name != "eager":  # eager keeps the path below, which stops at the layer
+            return torch.cat([run(pipeline(images[start:start + batch_size].to(device))).float().cpu()
+                              for start in range(0, len(images), batch_size)])
     captured: list[Tensor] = []
 
     def hook(module: nn.Module, inputs: Any, output: Any) -> None:
@@ -92,7 +140,8 @@ def extract_features(model: nn.Module, images: Tensor, pipeline: Any, layer: str
 
 
 def dataset_features(cfg: TrainConfig, layer: str, splits: tuple[str, ...] = ("train", "test"),
-                     batch_size: int = 256) -> dict[str, np.ndarray]:
+                     batch_size: int = 256, engine: str = "eager",
+                     log: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
     """``{split}_features`` (N x C float32) and ``{split}_labels`` of ``cfg.data`` through ``cfg.weights``.
 
     The data is restricted as for training (``cfg.classes``, ``cfg.limit_per_class``) and shaped as the
@@ -108,7 +157,7 @@ def dataset_features(cfg: TrainConfig, layer: str, splits: tuple[str, ...] = ("t
     out: dict[str, np.ndarray] = {}
     for split in splits:
         images, labels = getattr(data, f"{split}_images"), getattr(data, f"{split}_labels")
-        out[f"{split}_features"] = extract_features(model, images, pipeline, layer, batch_size).numpy()
+        out[f"{split}_features"] = extract_features(model, images, pipeline, layer, batch_size, engine, log).numpy()
         out[f"{split}_labels"] = labels.numpy().astype(np.int64)
     out["classes"] = np.array(data.classes, dtype=str)
     return out

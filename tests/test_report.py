@@ -76,7 +76,8 @@ def test_stages_follow_feature_info(analyses):
 def test_stage_lists_its_blocks(analyses):
     data = model_data(analyses["resnet50"])
     stage = data["nodes"][data["stages"][1]]
-    labels = [data["nodes"][c["n"]]["label"] if "n" in c else data["rows"][c["r"]][F["name"]] for c in stage["children"]]
+    labels = [data["nodes"][c["n"]]["label"] if "n" in c else data["rows"][c["r"]][F["name"]]
+              for c in stage["children"]]
     assert labels == ["maxpool", "layer1.0", "layer1.1", "layer1.2"]
 
 
@@ -209,7 +210,8 @@ def test_page_loads_with_a_node_per_stage_and_totals(resnet_page, analyses):
     _clean(dom)
     data = model_data(a)
     assert _shown(dom) == [("stage", data["nodes"][k]["key"]) for k in data["stages"]]
-    totals = {td.attrs["data-total"]: int(td.attrs["data-value"]) for td in dom.find_all("td") if "data-total" in td.attrs}
+    totals = {td.attrs["data-total"]: int(td.attrs["data-value"])
+              for td in dom.find_all("td") if "data-total" in td.attrs}
     t = a.totals
     assert totals == {"params": t.params, "mem": t.activation_elements, "macs": t.macs, "flops": t.flops}
     assert len(dom.find_all("table", class_="layers")[0].find_all("tbody")[0].find_all("tr")) == len(a.rows)
@@ -298,9 +300,10 @@ def test_benchmark_results_join_the_page(tmp_path, analyses):
     from cnnzoo.commands.report import measured
 
     path = tmp_path / "bench.csv"
-    _results(path, [{"model": "lenet5", "input": "1x32x32", "batch": 8, "infer_img_ms": 0.5, "infer_samples_per_sec": 2000},
-                    {"model": "lenet5", "input": "1x32x32", "batch": 1, "infer_img_ms": 2.0, "infer_samples_per_sec": 500},
-                    {"model": "lenet5", "input": "1x64x64", "batch": 1, "infer_img_ms": 9.0, "infer_samples_per_sec": 111}])
+    row = {"model": "lenet5", "input": "1x32x32"}
+    _results(path, [{**row, "batch": 8, "infer_img_ms": 0.5, "infer_samples_per_sec": 2000},
+                    {**row, "batch": 1, "infer_img_ms": 2.0, "infer_samples_per_sec": 500},
+                    {**row, "input": "1x64x64", "batch": 1, "infer_img_ms": 9.0, "infer_samples_per_sec": 111}])
     a = analyses["lenet5"]
     assert measured(str(path), a, None)["infer_img_ms"] == 2.0  # the smallest batch, at the analysed input
     assert measured(str(path), a, 8)["infer_samples_per_sec"] == 2000
@@ -331,7 +334,8 @@ def test_compare_by_measured_time(tmp_path, analyses):
 @needs_chromium
 def test_console_errors_and_failed_loads_are_caught(tmp_path, analyses):
     page = tmp_path / "noisy.html"
-    text = report_html([analyses["lenet5"]]).replace("</body>", '<img src="missing.png"><script>console.error("boom")</script></body>')
+    noise = '<img src="missing.png"><script>console.error("boom")</script></body>'
+    text = report_html([analyses["lenet5"]]).replace("</body>", noise)
     page.write_text(text, encoding="utf-8")
     errors = parse_dom(dump_dom(page)).by_id("cnnzoo-errors").all_text()
     assert "console.error: boom" in errors and "missing.png" in errors

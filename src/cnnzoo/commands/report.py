@@ -9,7 +9,7 @@ from typing import Any
 
 from ..analysis import DTYPE_BYTES, OPTIMIZER_STATES, Analysis
 from ..errors import CnnzooError
-from .summary import EXERCISE_PREFIX, _analyse, _input
+from .summary import EXERCISE_PREFIX, _analyse, _input, _positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmark", metavar="RESULTS",
                    help="a `cnnzoo benchmark --out` results file: measured ms per image and images/s on the page "
                         "(with --compare, the complexity chart can use them as its x axis)")
-    p.add_argument("--benchmark-batch", type=int, metavar="N",
+    p.add_argument("--benchmark-batch", type=_positive, metavar="N",
                    help="the batch size to take from RESULTS (default: the smallest measured)")
     p.set_defaults(func=cmd_report)
 
@@ -87,7 +87,8 @@ def measured(path: str, result: Analysis, batch: int | None) -> dict[str, Any] |
     from ..benchmark import read_results
 
     if not os.path.isfile(path):
-        raise CnnzooError(f"--benchmark {path!r} does not exist; write one with `cnnzoo benchmark MODEL ... --out {path}`")
+        raise CnnzooError(f"--benchmark {path!r} does not exist; "
+                          f"write one with `cnnzoo benchmark MODEL ... --out {path}`")
     rows = [r for r in read_results(path) if r.get("model") == result.model and r.get("infer_img_ms")
             and str(r.get("input", result.describe_input())) == result.describe_input()]
     if batch is not None:

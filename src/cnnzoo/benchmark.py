@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
-import fnmatch
+import functools
 import gc
 import json
 import os
@@ -416,8 +416,8 @@ def _measure_row(model: torch.nn.Module, batch: int, size: tuple[int, ...], sett
     x = _input(batch, size, settings, device)
     engine = build_engine(model, size, settings, batch, log)
     memory.reset()  # after building: an export's passing peak is not the engine's
-    energy = []
-    timing = time_calls(lambda: engine(x), budget_s=settings.budget_s, warmup=settings.warmup,
+    energy: list[Energy] = []
+    timing = time_calls(functools.partial(engine, x), budget_s=settings.budget_s, warmup=settings.warmup,
                         min_runs=settings.min_runs, sync=sync, on_start=meter.start,
                         on_stop=lambda: energy.append(meter.stop()))
     peak = memory.peak_mb(base)
@@ -429,7 +429,7 @@ def _measure_row(model: torch.nn.Module, batch: int, size: tuple[int, ...], sett
         **_power_columns(energy[0], timing.calls * batch),
         **{k: "" for k in TRAIN_FIELDS},
     }
-    del engine
+    del engine  # freed before the training step, whose peak memory is its own
     if settings.train:
         row.update(_measure_train(model, batch, size, settings, device, memory, base, sync))
     return row

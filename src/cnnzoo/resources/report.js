@@ -557,7 +557,7 @@
 
   function barsPerLayer(model, host) {
     const rows = model.rows.filter((r) => r[FIELDS.mem] || r[FIELDS.params]);
-    const bw = Math.max(3, Math.min(14, 900 / rows.length));
+    const bw = Math.max(3, Math.min(36, 900 / rows.length));
     const w = Math.max(640, rows.length * bw + 90);
     for (const [key, title, color, unit] of [["mem", "Activation memory per layer (values per sample): memory is early", COLORS.conv, "values"],
                                               ["params", "Parameters per layer: parameters are late", COLORS.act, "params"]]) {
@@ -599,7 +599,7 @@
     if (!pts.length) return;
     const size = Math.max(...model.d.input_size.slice(1));
     const w = 640, f = frame(host, "Receptive field against depth (conv and pool layers)", w, 260);
-    const maxY = Math.max(size, ...pts.map((r) => r[FIELDS.rf_num]));
+    const maxY = 1.12 * Math.max(size, ...pts.map((r) => r[FIELDS.rf_num]));
     const sx = linear(1, Math.max(2, pts.length), f.m.l, w - f.m.r), sy = linear(0, maxY, f.h - f.m.b, f.m.t);
     axis(f, sy, niceTicks(0, maxY, 5), false, "receptive field (pixels)", (v) => int(v));
     axis(f, sx, niceTicks(1, pts.length, 6).filter((t) => t >= 1), true, "conv / pool layers, in order", (v) => int(v));

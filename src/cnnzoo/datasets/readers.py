@@ -4,8 +4,8 @@
   or a given folder;
 - CIFAR-10/100: the official *binary* archives (``cifar-10-binary.tar.gz``), read as bytes — the
   Python-version archives are pickles, which we never load;
-- ``folder:PATH``: one subfolder per class, any format Pillow reads, decoded once, resized to a fixed
-  size and cached.
+- ``folder:PATH``: one subfolder per class, any format Pillow reads, decoded once at the size the run
+  needs (the model's input, or the pretrained weights' resize and centre crop) and cached.
 """
 
 from __future__ import annotations
@@ -173,11 +173,12 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 def load_folder(path: Path, image_size: int = 64, test_fraction: float = 0.2, seed: int = 0,
-                cache: bool = True) -> ImageDataset:
-    """A folder with one subfolder per class. Images are decoded once (RGB), resized to ``image_size``
-    squared and cached in the data cache; files Pillow cannot read are skipped and counted in one
+                cache: bool = True, resize: int | None = None) -> ImageDataset:
+    """A folder with one subfolder per class. Images are decoded once (RGB) to ``image_size`` squared —
+    the shorter side resized to ``resize`` and the centre cropped where ``resize`` is given, else the whole
+    image resized — and cached in the data cache; files Pillow cannot read are skipped and counted in one
     warning. If the folder has ``train/`` and ``test/`` subfolders they are the splits; otherwise a
-    seeded ``test_fraction`` of each class is held out as the test set."""
+    seeded ``test_fraction`` of each class is held out as the test set. At least two classes are needed."""
     path = Path(path)
     if not path.is_dir():
         raise CnnzooError(f"dataset folder {path} does not exist")
@@ -188,20 +189,20 @@ def load_folder(path: Path, image_size: int = 64, test_fraction: float = 0.2, se
     else:
         train, test = _scan(path), None
     classes = tuple(train)
-    key = hashlib.sha1(repr((str(path.resolve()), image_size, sorted(
+    key = hashlib.sha1(repr((str(path.resolve()), image_size, resize, sorted(
         (str(f), f.stat().st_mtime_ns) for files in train.values() for f in files))).encode()).hexdigest()[:16]
     cache_file = data_home() / "folders" / f"{path.name}-{key}.pt"
     if cache and cache_file.is_file() and test is None:
         blob = torch.load(cache_file, weights_only=True)
         images, labels = blob["images"], blob["labels"]
     else:
-        images, labels = _decode_all(train, image_size)
+        images, labels = _decode_all(train, image_size, resize)
         if cache and test is None:
             from ..weights import atomic_write
 
             atomic_write(cache_file, lambda tmp: torch.save({"images": images, "labels": labels}, tmp))
     if test is not None:
-        test_images, test_labels = _decode_all(test, image_size)
+        test_images, test_labels = _decode_all(test, image_size, resize)
         return ImageDataset(f"folder:{path}", images, labels, test_images, test_labels, classes=classes)
     g = torch.Generator().manual_seed(seed)
     test_idx = []
@@ -222,21 +223,33 @@ def _scan(folder: Path, classes: list[str] | None = None) -> dict[str, list[Path
         found = {c: found.get(c, []) for c in classes}
     if not found:
         raise CnnzooError(f"{folder} has no class subfolders; put each class's images in a folder of its own")
+    if len(found) < 2:
+        raise CnnzooError(f"{folder} has only one class folder ({next(iter(found))}); a classifier needs at least "
+                          "two: put each class's images in a folder of its own")
     empty = [c for c, files in found.items() if not files]
     if empty:
         raise CnnzooError(f"class folder(s) {', '.join(empty)} in {folder} hold no images")
     return found
 
 
-def _decode_all(files: dict[str, list[Path]], size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from PIL import Image
+def _decode_all(files: dict[str, list[Path]], size: int, resize: int | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    from PIL import Image, ImageOps
 
     images, labels, bad = [], [], []
     for label, paths in enumerate(files.values()):
         for p in paths:
             try:
                 with Image.open(p) as im:
-                    im = im.convert("RGB").resize((size, size), Image.BILINEAR)
+                    im = ImageOps.exif_transpose(im).convert("RGB")
+                    if resize:
+                        scale = resize / min(im.size)
+                        im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))),
+                                       Image.BILINEAR, reducing_gap=3.0)
+                        left, top = (im.width - size) // 2, (im.height - size) // 2
+                        im = im.crop((left, top, left + size, top + size))
+                    else:
+                        im = im.resize((size, size), Image.BILINEAR)
                     images.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1))
                     labels.append(label)
             except Exception:  # any undecodable file is skipped and counted
@@ -248,8 +261,12 @@ def _decode_all(files: dict[str, list[Path]], size: int) -> tuple[torch.Tensor, 
     return torch.stack(images), torch.tensor(labels, dtype=torch.int64)
 
 
-def load_dataset(spec: str, root: str | os.PathLike | None = None, image_size: int = 64) -> ImageDataset:
-    """A dataset by name: ``fashion-mnist``, ``mnist``, ``cifar10``, ``cifar100`` or ``folder:PATH``."""
+def load_dataset(spec: str, root: str | os.PathLike | None = None, image_size: int = 64,
+                 resize: int | None = None) -> ImageDataset:
+    """A dataset by name: ``fashion-mnist``, ``mnist``, ``cifar10``, ``cifar100`` or ``folder:PATH``.
+
+    ``image_size`` and ``resize`` are the size folder images are decoded at (see :func:`load_folder`).
+    """
     r = Path(root) if root else None
     if spec == "fashion-mnist":
         return load_idx_dataset(spec, r, FASHION_CLASSES)
@@ -258,5 +275,5 @@ def load_dataset(spec: str, root: str | os.PathLike | None = None, image_size: i
     if spec in _CIFAR:
         return load_cifar(spec, r)
     if spec.startswith("folder:"):
-        return load_folder(Path(spec[len("folder:"):]), image_size)
+        return load_folder(Path(spec[len("folder:"):]), image_size, resize=resize)
     raise CnnzooError(f"unknown dataset {spec!r}: use fashion-mnist, mnist, cifar10, cifar100 or folder:PATH")

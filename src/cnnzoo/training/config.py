@@ -90,6 +90,12 @@ class TrainConfig:
                       scope="finetune")
     similar: bool | None = setting(None, "auto: the data resembles the pretraining data (default: measured)",
                                    scope="finetune")
+    cache_features: bool = setting(True, "linear and top:K: run the frozen part once per image and train on its "
+                                         "cached outputs", scope="finetune")
+    steps: int | None = setting(None, "linear and top:K on cached features: optimiser steps (default: --epochs "
+                                      "passes, at least 300)", scope="finetune")
+    engine: str = setting("eager", "forward-only passes (frozen features, the test pass): auto, eager, compile "
+                                   "or onnxruntime", scope="finetune")
     classes: tuple[int, ...] = setting((), "keep only these classes of the dataset, relabelled 0..n-1 "
                                            "(default: all)")
     limit_per_class: int | None = setting(None, "keep this many training images per class, seeded "
@@ -134,6 +140,9 @@ class TrainConfig:
             ("limit_train", self.limit_train is None or self.limit_train >= 1, "at least 1"),
             ("limit_per_class", self.limit_per_class is None or self.limit_per_class >= 1, "at least 1"),
             ("lr_spread", self.lr_spread >= 1, "at least 1"), ("head_epochs", self.head_epochs >= 0, "0 or more"),
+            ("steps", self.steps is None or self.steps >= 1, "at least 1"),
+            ("engine", self.engine in ("auto", "eager", "compile", "onnxruntime"),
+             "one of auto, eager, compile, onnxruntime"),
         ]
         ranges += [(name, getattr(self, name) in options, _either(options)) for name, options in CHOICES.items()]
         ranges.append(("device", valid_device(self.device), "auto, cpu, cuda, cuda:N or mps"))

@@ -6,8 +6,9 @@ import copy
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -21,7 +22,7 @@ from .augment import BatchPipeline
 from .transfer import (SIMILAR_CONFIDENCE, choose_strategy, measure_similarity, parameter_groups, parse_strategy,
                        reinit, set_frozen, trainable_groups)
 from .outputs import TensorBoard, plot_confusion, plot_curves, write_json, write_metrics_csv
-from .trainer import (Dist, build_optimizer, build_scheduler, metrics_from_probs, pick_device, predict,
+from .trainer import (Dist, build_optimizer, build_scheduler, lr_factor, metrics_from_probs, pick_device, predict,
                       resolve_model, split_validation, train_one_epoch)
 
 
@@ -29,15 +30,64 @@ def run_folder(cfg: TrainConfig) -> Path:
     return Path(cfg.out or f"runs/{cfg.model}-{cfg.data.replace(':', '_').replace('/', '_')}")
 
 
+@dataclass
+class Run:
+    """What every step of a run shares: its settings, device, data, model and where it writes."""
+
+    cfg: TrainConfig
+    device: torch.device
+    dist: Dist
+    out: Path
+    say: Callable[..., None]
+    data: ImageDataset
+    model: nn.Module
+    name: str
+    pipeline: BatchPipeline
+    groups: list | None
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+    ckpt: dict[str, Any] | None
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        side = self.pipeline.size or self.data.image_shape[1]
+        return (self.data.image_shape[0], side, side)
+
+
+@dataclass
+class Outcome:
+    """What training produced: the per-epoch (or per-evaluation) history and the weights to test."""
+
+    history: list[dict[str, Any]]
+    best_state: dict[str, torch.Tensor] | None
+    best_epoch: int
+    best_val: float
+    train_time: float
+    #: the frozen ``pre_logits`` pass already built for the cache, reused for the test images (``linear``)
+    pre_logits: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
 def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, Any]:
-    """Train ``cfg.model`` on ``cfg.data``; returns the report (also written to ``report.json``)."""
+    """Train ``cfg.model`` on ``cfg.data``; returns the report (also written to ``report.json``).
+
+    A fine-tuning run whose frozen part can be cached (``linear``, ``top:K``; see
+    :mod:`cnnzoo.training.frozen`) trains on the cached outputs; every other run trains epoch by epoch.
+    """
     cfg.check()
+    run = start(cfg, resume, log)
+    outcome = train_frozen(run) if run.groups is not None else None
+    if outcome is None:
+        outcome = train_epochs(run)
+    return finish(run, outcome)
+
+
+def start(cfg: TrainConfig, resume: bool, log: Any) -> Run:
+    """Device, checkpoint to resume from, seeds, data, model and the validation split; prints the config."""
     device = pick_device(cfg.device)
     dist = Dist.from_env(device)
     out = run_folder(cfg)
     say = log if dist.main else (lambda *a, **k: None)
-    ckpt_path = out / "last.pt"
-    ckpt = load_checkpoint(ckpt_path) if resume else None
+    ckpt = load_checkpoint(out / "last.pt") if resume else None
     if ckpt is not None:
         cfg = TrainConfig.from_dict({**ckpt["config"], "epochs": cfg.epochs, "progress": cfg.progress})
     if cfg.channels_last is None:
@@ -55,8 +105,75 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
         f"{len(val_idx)} validation / {len(data.test_labels)} test), device {device}"
         + (f", {dist.world} processes" if dist.world > 1 else ""))
     say("config: " + " ".join(f"{k}={v}" for k, v in cfg.to_dict().items() if k != "progress"))
+    return Run(cfg, device, dist, out, say, data, model, name, pipeline, groups, train_idx, val_idx, ckpt)
 
-    steps_per_epoch = -(-len(train_idx) // cfg.batch_size)
+
+def train_frozen(run: Run) -> Outcome | None:
+    """Train on the frozen part's cached outputs; None (and the reason, said) where that cannot be done."""
+    from . import frozen
+
+    cfg, model, data = run.cfg, run.model, run.data
+    trainable = trainable_groups(run.groups, cfg.strategy)
+    plan, why = frozen.plan(model, cfg.strategy, trainable, run.groups, tuple(cfg.augment), cfg.bn)
+    if plan is None or not cfg.cache_features:
+        if cfg.cache_features and cfg.strategy != "full":
+            run.say(f"frozen features are not cached: {why}")
+        return None
+    set_frozen(run.groups, trainable, cfg.bn)
+    t0 = time.perf_counter()
+    probe = run.pipeline(data.train_images[:4])
+    error = frozen.verify(model, plan, probe)
+    if error > 1e-4:
+        run.say(f"frozen features are not cached: running {run.name} from a cached {plan.boundary} differs from "
+                f"the whole network by {error:.1e} of the logits' scale")
+        return None
+    per_image = frozen.frozen_outputs(model, plan, probe[:1]).numel() * 4
+    n_cached = len(run.train_idx) + len(run.val_idx)
+    if per_image * n_cached > frozen.CACHE_BYTES:
+        run.say(f"frozen features are not cached: {n_cached:,} outputs of {plan.boundary} would take "
+                f"{per_image * n_cached / 2 ** 30:.1f} GiB")
+        return None
+    forward = _frozen_engine(run, plan) if plan.boundary == frozen.PRE_LOGITS else None
+    images, labels = data.train_images, data.train_labels
+    cache = frozen.compute_cache(model, plan, images[run.train_idx.to(images.device)], run.pipeline, forward=forward)
+    val_cache = frozen.compute_cache(model, plan, images[run.val_idx.to(images.device)], run.pipeline,
+                                     forward=forward)
+    t_cache = time.perf_counter() - t0
+    run.say(f"frozen part run once: {n_cached:,} images to {plan.boundary} "
+            f"({tuple(cache.shape[1:])} each) in {t_cache:.1f} s")
+
+    steps = frozen.default_steps(len(run.train_idx), cfg.batch_size, cfg.epochs, cfg.steps)
+    optimizer = build_optimizer(cfg, model, run.groups)
+    per_epoch = -(-len(run.train_idx) // min(cfg.batch_size, len(run.train_idx)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, per_epoch, total_steps=steps))
+    g = torch.Generator().manual_seed(cfg.seed + 1)
+    t1 = time.perf_counter()
+    history, best_state, best_round = frozen.train_steps(
+        model, plan, cache, labels[run.train_idx.to(labels.device)], val_cache, labels[run.val_idx.to(labels.device)],
+        optimizer, scheduler, steps, cfg.batch_size, run.input_shape, g, cfg.label_smoothing, run.say)
+    if run.dist.main:
+        write_metrics_csv(run.out / "metrics.csv", history)
+    best_val = max(r["val_acc"] for r in history)
+    return Outcome(history, {k: v.cpu() for k, v in best_state.items()}, best_round, best_val,
+                   t_cache + time.perf_counter() - t1, pre_logits=forward or frozen.PreLogits(model))
+
+
+def _frozen_engine(run: Run, plan) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The fastest measured engine for the frozen ``pre_logits`` pass (None: eager)."""
+    from . import frozen
+
+    if run.cfg.engine == "eager":
+        return None
+    from ..inference import build_engine
+
+    return build_engine(frozen.PreLogits(run.model), run.input_shape, engine=run.cfg.engine, device=run.device,
+                        log=run.say)
+
+
+def train_epochs(run: Run) -> Outcome:
+    """The ordinary loop: epochs over the (augmented) training images, a checkpoint after each."""
+    cfg, model, data, device, dist, groups = run.cfg, run.model, run.data, run.device, run.dist, run.groups
+    steps_per_epoch = -(-len(run.train_idx) // cfg.batch_size)
     optimizer = build_optimizer(cfg, model, groups)
     scheduler = build_scheduler(cfg, optimizer, steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type) if cfg.amp == "fp16" else None
@@ -65,24 +182,8 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
         ema = torch.optim.swa_utils.AveragedModel(
             model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     g = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-
-    start_epoch, best, best_epoch, history = 1, -1.0, 0, []
-    best_state: dict[str, torch.Tensor] | None = None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        if ema is not None and ckpt.get("ema"):
-            ema.load_state_dict(ckpt["ema"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        g.set_state(ckpt["rng"]["data"].to(g.device) if device.type != "cuda" else ckpt["rng"]["data"])
-        if device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
-        start_epoch, best, best_epoch = ckpt["epoch"] + 1, ckpt["best_metric"], ckpt["best_epoch"]
-        history, best_state = ckpt["history"], ckpt.get("best_model")
-        say(f"resumed from {ckpt_path} after epoch {ckpt['epoch']}")
+    state = _restore(run, optimizer, scheduler, scaler, ema, g)
+    history, best, best_epoch, best_state = state["history"], state["best"], state["best_epoch"], state["best_state"]
 
     def wrap(m: nn.Module) -> nn.Module:
         # DDP syncs the parameters that require grad when it is built: rebuilt whenever freezing changes.
@@ -92,28 +193,23 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
 
     train_model = wrap(model) if groups is None else None  # with groups: wrapped once the first freezing is set
     trainable: list[bool] | None = None
-    tb = TensorBoard(out) if dist.main else None
+    tb = TensorBoard(run.out) if dist.main else None
     progress = _progress(cfg) if dist.main else None
     t_start = time.perf_counter()
     try:
         if progress:
             progress.start()
-        for epoch in range(start_epoch, cfg.epochs + 1):
+        for epoch in range(state["start_epoch"], cfg.epochs + 1):
             t0 = time.perf_counter()
             if groups is not None and trainable_at(cfg, groups, epoch) != trainable:
                 trainable = trainable_at(cfg, groups, epoch)
                 set_frozen(groups, trainable, cfg.bn)
                 train_model = wrap(model)
             row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[-1]["lr"]}
-            row |= train_one_epoch(train_model, data, train_idx, pipeline, optimizer, scheduler, cfg, g, device,
-                                   dist, epoch, ema, scaler, progress)
+            row |= train_one_epoch(train_model, data, run.train_idx, run.pipeline, optimizer, scheduler, cfg, g,
+                                   device, dist, epoch, ema, scaler, progress)
             judged = ema.module if ema is not None else model
-            if len(val_idx):
-                m = metrics_from_probs(predict(judged, data.train_images[val_idx.to(device)], pipeline),
-                                       data.train_labels[val_idx.to(device)], data.num_classes)
-                row |= {"val_loss": m["loss"], "val_acc": m["top1"], "val_top5": m["top5"]}
-            else:
-                row |= {"val_loss": row["train_loss"], "val_acc": row["train_acc"], "val_top5": None}
+            row |= _validate(run, judged, row)
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(row["val_acc"])
             row["epoch_time"] = time.perf_counter() - t0
@@ -122,59 +218,127 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
                 best, best_epoch = row["val_acc"], epoch
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in judged.state_dict().items()}
             if dist.main:
-                save_checkpoint(ckpt_path, {
-                    "model_name": name, "model_args": model.model_args, "model": _cpu(model.state_dict()),
-                    "best_model": best_state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict() if scaler is not None else None,
-                    "ema": ema.state_dict() if ema is not None else None, "epoch": epoch, "best_metric": best,
-                    "best_epoch": best_epoch, "config": cfg.to_dict(), "history": history,
-                    "pipeline": _pipeline_dict(pipeline), "classes": list(data.classes),
-                    "rng": {"torch": torch.get_rng_state(), "data": g.get_state().cpu(),
-                            "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None},
-                })
-                write_metrics_csv(out / "metrics.csv", history)
+                _save_epoch(run, optimizer, scheduler, scaler, ema, g, epoch, best, best_epoch, best_state, history)
                 tb.log(row)
-                say(f"epoch {epoch:>3}/{cfg.epochs}  lr {row['lr']:.2e}  train loss {row['train_loss']:.4f} "
-                    f"acc {row['train_acc']:.4f}  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  "
-                    f"{row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f} s")
+                run.say(f"epoch {epoch:>3}/{cfg.epochs}  lr {row['lr']:.2e}  train loss {row['train_loss']:.4f} "
+                        f"acc {row['train_acc']:.4f}  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  "
+                        f"{row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f} s")
     finally:
         if progress:
             progress.stop()
         if tb:
             tb.close()
-    train_time = time.perf_counter() - t_start
+    return Outcome(history, best_state, best_epoch, best, time.perf_counter() - t_start)
 
-    # The test set, once, with the weights that did best on validation.
-    final = copy.deepcopy(model)
-    if best_state is not None:
-        final.load_state_dict(best_state)
-    m = metrics_from_probs(predict(final, data.test_images.to(device), pipeline), data.test_labels, data.num_classes)
+
+def _restore(run: Run, optimizer, scheduler, scaler, ema, g: torch.Generator) -> dict[str, Any]:
+    """The loop's starting state: fresh, or everything the last checkpoint saved (weights, optimiser, RNGs)."""
+    ckpt = run.ckpt
+    if ckpt is None:
+        return {"start_epoch": 1, "best": -1.0, "best_epoch": 0, "history": [], "best_state": None}
+    run.model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    if ema is not None and ckpt.get("ema"):
+        ema.load_state_dict(ckpt["ema"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    g.set_state(ckpt["rng"]["data"].to(g.device) if run.device.type != "cuda" else ckpt["rng"]["data"])
+    if run.device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
+    run.say(f"resumed from {run.out / 'last.pt'} after epoch {ckpt['epoch']}")
+    return {"start_epoch": ckpt["epoch"] + 1, "best": ckpt["best_metric"], "best_epoch": ckpt["best_epoch"],
+            "history": ckpt["history"], "best_state": ckpt.get("best_model")}
+
+
+def _validate(run: Run, model: nn.Module, row: dict[str, Any]) -> dict[str, Any]:
+    if not len(run.val_idx):
+        return {"val_loss": row["train_loss"], "val_acc": row["train_acc"], "val_top5": None}
+    idx = run.val_idx.to(run.device)
+    m = metrics_from_probs(predict(model, run.data.train_images[idx], run.pipeline), run.data.train_labels[idx],
+                           run.data.num_classes)
+    return {"val_loss": m["loss"], "val_acc": m["top1"], "val_top5": m["top5"]}
+
+
+def _save_epoch(run: Run, optimizer, scheduler, scaler, ema, g, epoch, best, best_epoch, best_state, history) -> None:
+    device, model = run.device, run.model
+    save_checkpoint(run.out / "last.pt", {
+        "model_name": run.name, "model_args": model.model_args, "model": _cpu(model.state_dict()),
+        "best_model": best_state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "ema": ema.state_dict() if ema is not None else None, "epoch": epoch, "best_metric": best,
+        "best_epoch": best_epoch, "config": run.cfg.to_dict(), "history": history,
+        "pipeline": _pipeline_dict(run.pipeline), "classes": list(run.data.classes),
+        "rng": {"torch": torch.get_rng_state(), "data": g.get_state().cpu(),
+                "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None},
+    })
+    write_metrics_csv(run.out / "metrics.csv", history)
+
+
+def finish(run: Run, outcome: Outcome) -> dict[str, Any]:
+    """The test set, once, with the weights that did best on validation; the report, weights and plots."""
+    cfg, data, device = run.cfg, run.data, run.device
+    final = copy.deepcopy(run.model)
+    if outcome.best_state is not None:
+        final.load_state_dict(outcome.best_state)
+    t0 = time.perf_counter()
+    probs = test_probs(run, final, outcome.pre_logits)
+    test_time = time.perf_counter() - t0
+    m = metrics_from_probs(probs, data.test_labels, data.num_classes)
+    history = outcome.history
     report = {
-        "model": name, "data": cfg.data, "test_top1": m["top1"], "test_top5": m["top5"], "test_loss": m["loss"],
-        "best_epoch": best_epoch, "best_val_acc": best, "per_class_accuracy": dict(zip(data.classes, m["per_class"])),
-        "confusion": m["confusion"], "classes": list(data.classes), "train_time_s": train_time,
+        "model": run.name, "data": cfg.data, "test_top1": m["top1"], "test_top5": m["top5"], "test_loss": m["loss"],
+        "best_epoch": outcome.best_epoch, "best_val_acc": outcome.best_val,
+        "per_class_accuracy": dict(zip(data.classes, m["per_class"])), "confusion": m["confusion"],
+        "classes": list(data.classes), "train_time_s": outcome.train_time, "test_time_s": test_time,
         "images_per_s": sum(r["images_per_s"] for r in history) / max(1, len(history)), "epochs": cfg.epochs,
-        "config": cfg.to_dict(), "device": str(device), "processes": dist.world,
+        "config": cfg.to_dict(), "device": str(device), "processes": run.dist.world,
     }
-    if dist.main:
-        final_ckpt = {"format": "cnnzoo-checkpoint/1", "model_name": name, "model_args": model.model_args,
-                      "model": _cpu(final.state_dict()), "config": cfg.to_dict(),
-                      "pipeline": _pipeline_dict(pipeline), "classes": list(data.classes), "epoch": cfg.epochs}
-        save_checkpoint(out / "best.pt", {k: v for k, v in final_ckpt.items() if k != "format"})
-        write_json(out / "report.json", report)
-        write_json(out / "config.json", cfg.to_dict())
-        plot_curves(out / "curves.png", history)
-        plot_confusion(out / "confusion.png", m["confusion"], list(data.classes))
-        say(f"test accuracy {m['top1']:.4f} (top-5 {m['top5']:.4f}) with the weights of epoch {best_epoch}; "
-            f"{train_time:.1f} s training")
-        say(f"report: {out / 'report.json'}  plots: {out / 'curves.png'}, {out / 'confusion.png'}  "
-            f"weights: {out / 'best.pt'}")
+    if run.dist.main:
+        final_ckpt = {"model_name": run.name, "model_args": run.model.model_args, "model": _cpu(final.state_dict()),
+                      "config": cfg.to_dict(), "pipeline": _pipeline_dict(run.pipeline), "classes": list(data.classes),
+                      "epoch": cfg.epochs}
+        save_checkpoint(run.out / "best.pt", final_ckpt)
+        write_json(run.out / "report.json", report)
+        write_json(run.out / "config.json", cfg.to_dict())
+        plot_curves(run.out / "curves.png", history)
+        plot_confusion(run.out / "confusion.png", m["confusion"], list(data.classes))
+        which = "evaluation" if "step" in (history[-1] if history else {}) else "epoch"
+        run.say(f"test accuracy {m['top1']:.4f} (top-5 {m['top5']:.4f}) with the weights of {which} "
+                f"{outcome.best_epoch}; {outcome.train_time:.1f} s training, {test_time:.1f} s testing "
+                f"{len(data.test_labels):,} images")
+        run.say(f"report: {run.out / 'report.json'}  plots: {run.out / 'curves.png'}, {run.out / 'confusion.png'}  "
+                f"weights: {run.out / 'best.pt'}")
     return report
+
+
+def test_probs(run: Run, model: nn.Module, pre_logits: Callable[[torch.Tensor], torch.Tensor] | None = None
+               ) -> torch.Tensor:
+    """Softmax probabilities of the test images, through ``cfg.engine`` where it is not eager.
+
+    ``pre_logits``: the frozen part's pass, when only the classifier trained (then ``model``'s classifier
+    finishes it).
+    """
+    images = run.data.test_images
+    if pre_logits is not None:
+        fc = model.get_classifier().eval()
+        engine = lambda x: fc(pre_logits(x))  # noqa: E731
+    elif run.cfg.engine == "eager":
+        return predict(model, images.to(run.device), run.pipeline)
+    else:
+        from ..inference import build_engine
+
+        engine = build_engine(model, run.input_shape, engine=run.cfg.engine, device=run.device, log=run.say)
+    with torch.no_grad():
+        return torch.cat([engine(run.pipeline(images[i:i + 256].to(run.device))).float().softmax(1)
+                          for i in range(0, len(images), 256)])
 
 
 def prepare_data(cfg: TrainConfig) -> ImageDataset:
     """The dataset, restricted to ``cfg.classes`` (relabelled) and ``cfg.limit_per_class`` images per class."""
-    data = load_dataset(cfg.data, cfg.data_root)
+    size, resize = decode_size(cfg)
+    data = load_dataset(cfg.data, cfg.data_root, image_size=size, resize=resize)
     if cfg.classes:
         bad = [c for c in cfg.classes if not 0 <= c < data.num_classes]
         if bad:
@@ -196,6 +360,55 @@ def prepare_data(cfg: TrainConfig) -> ImageDataset:
     if cfg.limit_train:
         data.train_images, data.train_labels = data.train_images[:cfg.limit_train], data.train_labels[:cfg.limit_train]
     return data
+
+
+def decode_size(cfg: TrainConfig) -> tuple[int, int | None]:
+    """(side, shorter-side resize) that a folder dataset is decoded at: what the run's model needs.
+
+    The pretrained weights' resize and centre crop when fine-tuning, else the model's own input size
+    (LeNet-5: 32); ``--image-size`` overrides both.
+    """
+    from ..preprocess import default_preprocessing
+    from ..registry import model_info
+
+    info = model_info(cfg.model)
+    if cfg.image_size:
+        return cfg.image_size, cfg.image_size
+    prep = _weights_preprocessing(cfg) if cfg.weights else None
+    prep = prep or default_preprocessing(info.input_size[1])
+    return prep.crop, prep.resize
+
+
+def _weights_preprocessing(cfg: TrainConfig):
+    """The preprocessing ``cfg.weights`` were trained with: a tag's own, else the model's registered one."""
+    from ..pretrained import resolve
+    from ..registry import model_info
+
+    info = model_info(cfg.model)
+    spec = None if Path(cfg.weights).exists() else resolve(info, cfg.weights)
+    return spec.preprocessing if spec is not None else info.preprocessing
+
+
+def check_input_size(model: nn.Module, name: str, shape: tuple[int, int, int]) -> None:
+    """One image of ``shape`` through the model, before any work: a model with a fixed input (LeNet-5's C5,
+    any net without adaptive pooling) refuses another size with one line naming the size it needs."""
+    from ..errors import InputSizeError
+    from ..registry import model_info
+
+    param = next(model.parameters())
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *shape, device=param.device, dtype=param.dtype))
+    except InputSizeError:
+        raise
+    except RuntimeError as exc:
+        need = model_info(name).input_size[1]
+        raise CnnzooError(f"{name} takes {need}x{need} images, not {shape[1]}x{shape[2]} (it has no adaptive "
+                          f"pooling: {str(exc).splitlines()[0][:80]}); use --image-size {need}") from exc
+    finally:
+        model.train(was_training)
 
 
 def build_model(cfg: TrainConfig, data: ImageDataset, device: torch.device, say: Any, fresh: bool = True):
@@ -238,6 +451,8 @@ def build_model(cfg: TrainConfig, data: ImageDataset, device: torch.device, say:
             reinit(groups, trainable)
         cfg = TrainConfig.from_dict({**cfg.to_dict(), "strategy": strategy})
     model.to(device)
+    side = pipeline.size or data.image_shape[1]
+    check_input_size(model, name, (data.image_shape[0], side, side))
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     return model, name, pipeline, groups, cfg
@@ -269,7 +484,7 @@ def load_pretrained(cfg: TrainConfig, data: ImageDataset):
     if saved is not None:
         mean, std, size = saved["mean"], saved["std"], saved["size"] or data.image_shape[1]
     else:
-        pre = info.preprocessing
+        pre = _weights_preprocessing(cfg)
         mean, std = (pre.mean, pre.std) if pre else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
         size = pre.crop if pre else info.input_size[1]
     if len(mean) != in_chans:  # grayscale data on RGB weights: the channels' mean statistics

@@ -26,8 +26,12 @@ def write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None
 
 
 def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
-    """Rewritten whole each epoch from the checkpoint's history, so a resumed run has no duplicate rows."""
-    write_csv(path, CSV_FIELDS, history)
+    """Rewritten whole each epoch from the checkpoint's history, so a resumed run has no duplicate rows.
+
+    Runs on cached features log per evaluation, with the optimiser step of each (a ``step`` column).
+    """
+    stepped = bool(history) and "step" in history[0]
+    write_csv(path, ["epoch", "step", *CSV_FIELDS[1:]] if stepped else CSV_FIELDS, history)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

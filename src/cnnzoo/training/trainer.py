@@ -137,10 +137,16 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module, groups: list | None = No
     raise CnnzooError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adamw")
 
 
-def lr_factor(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float] | None:
-    """The per-step learning-rate multiplier of ``cfg.schedule`` (None for the plateau rule)."""
-    total = max(1, cfg.epochs * steps_per_epoch)
-    warm = int(cfg.warmup_epochs * steps_per_epoch)
+def lr_factor(cfg: TrainConfig, steps_per_epoch: int, total_steps: int | None = None) -> Callable[[int], float] | None:
+    """The per-step learning-rate multiplier of ``cfg.schedule`` (None for the plateau rule).
+
+    ``total_steps`` sets the run's length directly (a budget of steps); the warm-up is then
+    ``warmup_epochs / epochs`` of it, and plateau, which needs epochs, becomes cosine.
+    """
+    total = max(1, cfg.epochs * steps_per_epoch if total_steps is None else total_steps)
+    warm = int(cfg.warmup_epochs * steps_per_epoch if total_steps is None else cfg.warmup_epochs / cfg.epochs * total)
+    if total_steps is not None and cfg.schedule == "plateau":
+        return lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm)))
 
     def warmup(step: int) -> float | None:
         return (step + 1) / warm if step < warm else None

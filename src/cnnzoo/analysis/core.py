@@ -50,7 +50,9 @@ def _tensors(value: Any, found: list[Tensor] | None = None) -> list[Tensor]:
 
 def _shortcut_table() -> dict[str, tuple[str, bool]]:
     """Function name -> (shape rule, in place) for :func:`_shortcut`."""
-    table = {"batch_norm": ("norm", False), "cat": ("cat", False), "concat": ("cat", False)}
+    table = {"batch_norm": ("norm", False), "cat": ("cat", False), "concat": ("cat", False),
+             "stack": ("stack", False), "linear": ("linear", False), "mean": ("mean", False),
+             "local_response_norm": ("same", False)}
     unary = "relu relu6 hardtanh leaky_relu elu selu celu gelu silu mish hardswish hardsigmoid sigmoid tanh softplus"
     for op in unary.split():
         table[op] = ("unary", False)
@@ -62,6 +64,7 @@ def _shortcut_table() -> dict[str, tuple[str, bool]]:
     for n in (1, 2, 3):
         table[f"adaptive_avg_pool{n}d"] = ("adaptive", False)
         table[f"conv{n}d"] = ("conv", False)
+        table[f"max_pool{n}d"] = table[f"avg_pool{n}d"] = ("pool", False)
     return table
 
 
@@ -75,15 +78,17 @@ def _empty(shape: Sequence[int], like: Tensor) -> Tensor:
 def _shortcut(func, args: tuple, kwargs: dict) -> Tensor | None:
     """The result of a shape-preserving (or trivially shaped) operation on meta tensors without running
     its meta kernel: those of batch norm, elementwise operations, concatenation and adaptive pooling are
-    Python decompositions, 10-100x slower than this. Anything unusual goes to the real kernel, which
-    also raises the errors."""
+    Python decompositions, 10-100x slower than this, and those of linear, pooling, mean, stack and
+    LRN import sympy and torch._dynamo on first use (about 2 s of a `cnnzoo summary`). Anything
+    unusual goes to the real kernel, which also raises the errors."""
     rule = _SHORTCUTS.get(getattr(func, "__name__", ""))
     if rule is None or not args:
         return None
     kind, inplace = rule
     x = args[0]
-    if kind == "cat":
-        return _cat(x, args[1] if len(args) > 1 else kwargs.get("dim", 0), kwargs)
+    if kind in ("cat", "stack"):
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        return _cat(x, dim, kwargs) if kind == "cat" else _stack(x, dim, kwargs)
     if not isinstance(x, Tensor) or not x.is_meta or not x.is_floating_point():
         return None
     if kind == "norm":
@@ -95,6 +100,14 @@ def _shortcut(func, args: tuple, kwargs: dict) -> Tensor | None:
         return _adaptive(x, args[1] if len(args) > 1 else kwargs.get("output_size"), int(func.__name__[-2]))
     if kind == "conv":
         return _conv(x, args, kwargs)
+    if kind == "linear":
+        return _linear(x, args, kwargs)
+    if kind == "pool":
+        return _pool(x, func.__name__, args, kwargs)
+    if kind == "mean":
+        return _mean(x, args, kwargs)
+    if kind == "same":
+        return _empty(x.shape, x) if x.dim() >= 3 and len(args) <= 5 and not kwargs.keys() - {"alpha", "beta", "k"} else None
     if len(args) != (1 if kind == "unary" else 2) or any(isinstance(v, Tensor) for v in kwargs.values()):
         return None
     if kind == "binary":
@@ -121,6 +134,81 @@ def _cat(tensors: Any, dim: Any, kwargs: dict) -> Tensor | None:
             return None
         shape[dim] += t.shape[dim]
     return _empty(shape, first)
+
+
+def _stack(tensors: Any, dim: Any, kwargs: dict) -> Tensor | None:
+    if kwargs.keys() - {"dim"} or not isinstance(tensors, (list, tuple)) or not tensors or not isinstance(dim, int):
+        return None
+    first = tensors[0]
+    if not all(isinstance(t, Tensor) and t.is_meta and t.dtype == first.dtype and t.shape == first.shape
+               for t in tensors) or not -first.dim() - 1 <= dim <= first.dim():
+        return None
+    shape = list(first.shape)
+    shape.insert(dim % (first.dim() + 1), len(tensors))
+    return _empty(shape, first)
+
+
+def _linear(x: Tensor, args: tuple, kwargs: dict) -> Tensor | None:
+    bound = dict(zip(("input", "weight", "bias"), args)) | kwargs
+    w, bias = bound.get("weight"), bound.get("bias")
+    if bound.keys() - {"input", "weight", "bias"} or not isinstance(w, Tensor) or not w.is_meta or w.dim() != 2:
+        return None
+    if x.dim() < 1 or x.shape[-1] != w.shape[1] or w.dtype != x.dtype:
+        return None
+    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (w.shape[0],)):
+        return None
+    return _empty((*x.shape[:-1], w.shape[0]), x)
+
+
+_POOL_ARGS = {"max": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+              "avg": ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                      "divisor_override")}
+
+
+def _pool(x: Tensor, name: str, args: tuple, kwargs: dict) -> Tensor | None:
+    """Max and average pooling's output size, as ATen's ``pooling_output_shape`` computes it."""
+    kind, n = name[:3], int(name[-2])
+    names = _POOL_ARGS[kind]
+    if kwargs.keys() - set(names) or len(args) > len(names):
+        return None
+    bound = dict(zip(names, args)) | kwargs
+    if bound.get("return_indices") or x.dim() not in (n + 1, n + 2):
+        return None
+    kernel = bound.get("kernel_size")
+    stride = bound.get("stride") or kernel  # None or () means the kernel's size
+    geometry = [kernel, stride, bound.get("padding", 0), bound.get("dilation", 1)]
+    if not all(isinstance(v, int) or isinstance(v, (tuple, list)) and len(v) == n and
+               all(isinstance(e, int) for e in v) for v in geometry):
+        return None
+    k, st, p, d = ((v,) * n if isinstance(v, int) else tuple(v) for v in geometry)
+    ceil = bool(bound.get("ceil_mode", False))
+    out = []
+    for size, ki, si, pi, di in zip(x.shape[-n:], k, st, p, d):
+        if ki < 1 or si < 1 or di < 1 or pi < 0 or pi > ki // 2:
+            return None  # the kernel raises its own error
+        span = size + 2 * pi - di * (ki - 1) - 1 + (si - 1 if ceil else 0)
+        if span < 0:
+            return None
+        o = span // si + 1
+        if ceil and (o - 1) * si >= size + pi:
+            o -= 1
+        if o < 1:
+            return None
+        out.append(o)
+    return _empty((*x.shape[:-n], *out), x)
+
+
+def _mean(x: Tensor, args: tuple, kwargs: dict) -> Tensor | None:
+    bound = dict(zip(("input", "dim", "keepdim"), args)) | kwargs
+    dim, keep = bound.get("dim"), bool(bound.get("keepdim", False))
+    if bound.keys() - {"input", "dim", "keepdim"} or x.dim() == 0:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim) if isinstance(dim, (tuple, list)) else None
+    if not dims or not all(isinstance(d, int) and -x.dim() <= d < x.dim() for d in dims):
+        return None
+    dims = {d % x.dim() for d in dims}
+    shape = [1 if i in dims else s for i, s in enumerate(x.shape) if keep or i not in dims]
+    return _empty(shape, x)
 
 
 def _conv(x: Tensor, args: tuple, kwargs: dict) -> Tensor | None:

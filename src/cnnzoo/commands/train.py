@@ -1,4 +1,4 @@
-"""``cnnzoo train`` and ``cnnzoo eval``.
+"""``cnnzoo train``.
 
 Settings layer as: the config's defaults, then the recipe (``--recipe``, else the model's paper recipe),
 then the command's own defaults (``cnnzoo finetune``'s), then a TOML/YAML file (``--config``), then the
@@ -14,12 +14,10 @@ import argparse
 import types
 import typing
 from dataclasses import MISSING, fields
-from pathlib import Path
 from typing import Any
 
 from .. import argtypes
 from ..errors import CnnzooError
-from ..inference import ENGINE_HELP, ENGINES
 from ..training.config import TrainConfig, read_config_file, to_toml
 
 _SKIP = {"model", "model_kwargs", "progress"}
@@ -35,16 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "`cnnzoo finetune`.")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
-
-    e = sub.add_parser("eval", help="test-set accuracy of checkpoints, and of their ensemble")
-    e.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT")
-    e.add_argument("--data", help="dataset (default: the one each checkpoint was trained on)")
-    e.add_argument("--data-root", help="folder holding the dataset's files (default: the data cache)")
-    e.add_argument("--tta", choices=["flip", "10crop"], help="test-time augmentation")
-    e.add_argument("--batch-size", type=argtypes.positive_int, default=512, help="images per forward pass (default 512)")
-    e.add_argument("--device", type=argtypes.device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    e.add_argument("--engine", choices=ENGINES, default="auto", help=f"{ENGINE_HELP} (default auto)")
-    e.set_defaults(func=cmd_eval)
 
 
 class _ElsewhereAction(argparse.Action):
@@ -265,16 +253,4 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..training.fit import fit
 
     fit(cfg, resume=args.resume)
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from ..inference import to_stderr
-    from ..training.evaluate import evaluate_checkpoints
-
-    results = evaluate_checkpoints([Path(c) for c in args.checkpoints], data=args.data, data_root=args.data_root,
-                                   tta=args.tta, batch_size=args.batch_size, device=args.device,
-                                   engine=args.engine, log=to_stderr)
-    for r in results:
-        print(f"{r['name']:<40} top-1 {r['top1']:.4f}  top-5 {r['top5']:.4f}")
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import CnnzooError
-from ..registry import model_info
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Krizhevsky et al. 2012: SGD 0.9, lr 1e-2 /10 on plateau, wd 5e-4, batch 128, crops + flips + PCA noise.
@@ -53,6 +52,8 @@ def default_recipe(model: str) -> str:
 
     CIFAR-style ResNets follow the paper's CIFAR schedule.
     """
+    from ..registry import model_info  # here, not at the top: `cnnzoo train --help` reads RECIPES without torch
+
     info = model_info(model)
     recipe = _BY_FAMILY.get(info.family, "fast")
     if recipe == "resnet2015" and info.input_size[1] <= 64:

@@ -139,3 +139,53 @@ def test_cache_home(monkeypatch, tmp_path):
     monkeypatch.delenv("CNNZOO_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert inference.cache_home() == tmp_path / "xdg" / "cnnzoo" / "onnx"
+
+
+@pytest.mark.parametrize("layer", ["pre_logits", "features", "layer2", "layer3.0.conv1"])
+def test_extract_features_through_an_engine(layer, tmp_path, monkeypatch):
+    from cnnzoo.training.augment import BatchPipeline
+    from cnnzoo.training.features import extract_features
+
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path))
+    model = scrambled("resnet20_cifar")
+    images = torch.randint(0, 256, (70, 3, 32, 32), dtype=torch.uint8)
+    pipeline = BatchPipeline((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 32)
+    expected = extract_features(model, images, pipeline, layer, batch_size=32)
+    got = extract_features(model, images, pipeline, layer, batch_size=32, engine="onnxruntime")
+    assert got.shape == expected.shape and expected.abs().max() > 0.5
+    assert (got - expected).abs().max().item() < 1e-4
+    if layer == "layer2":  # the layers after it are not in the exported graph
+        (graph,) = tmp_path.glob("onnx/*.onnx")
+        assert graph.stat().st_size < 0.4 * sum(p.numel() * 4 for p in model.parameters())
+
+
+def test_eval_and_predict_through_an_engine(tmp_path, capsys):
+    from datagen import write_idx_dataset
+    from PIL import Image
+
+    from cnnzoo.cli import main
+    from cnnzoo.training.config import TrainConfig
+    from cnnzoo.training.evaluate import evaluate_checkpoints
+    from cnnzoo.training.fit import fit
+
+    root = write_idx_dataset(tmp_path / "mnist", n_train=120, n_test=60)
+    fit(TrainConfig(model="lenet5", data="mnist", data_root=str(root), epochs=1, batch_size=40, val_size=20,
+                    schedule="constant", augment=(), out=str(tmp_path / "run"), progress=False), log=lambda *a: None)
+    ckpt = tmp_path / "run" / "best.pt"
+    eager = evaluate_checkpoints([ckpt, ckpt], tta="flip", engine="eager")
+    fast = evaluate_checkpoints([ckpt, ckpt], tta="flip", engine="onnxruntime")
+    assert [r["name"] for r in fast] == [str(ckpt), str(ckpt), "ensemble of 2"]
+    for a, b in zip(eager, fast):
+        assert a["top1"] == b["top1"] and a["confusion"] == b["confusion"] and abs(a["loss"] - b["loss"]) < 1e-5
+
+    weights = tmp_path / "lenet5.safetensors"
+    scrambled("lenet5").save(weights)
+    for i in range(3):
+        Image.fromarray(torch.randint(0, 256, (40, 36), dtype=torch.uint8).numpy()).save(tmp_path / f"{i}.png")
+    images = [str(tmp_path / f"{i}.png") for i in range(3)]
+    outputs = {}
+    for engine in ("eager", "onnxruntime"):
+        assert main(["predict", "lenet5", *images, "--weights", str(weights), "--engine", engine,
+                     "--batch-size", "2"]) == 0
+        outputs[engine] = capsys.readouterr().out
+    assert outputs["eager"] == outputs["onnxruntime"] and outputs["eager"].count("  1. ") == 3

@@ -170,13 +170,13 @@ def cache_home() -> Path:
 
 def cache_key(module: nn.Module, input_shape: tuple[int, ...]) -> str:
     """A hex digest naming ``module`` with its weights at ``input_shape`` for this torch and onnx."""
-    import onnx
+    from importlib.metadata import version
 
     h = hashlib.sha256()
     named = next((m for m in module.modules() if getattr(m, "model_name", None)), None)
     parts: list[Any] = [CACHE_VERSION, f"{type(module).__module__}.{type(module).__qualname__}",
                         getattr(named, "model_name", None), _jsonable(getattr(named, "model_args", None)),
-                        list(input_shape), torch.__version__, onnx.__version__]
+                        list(input_shape), torch.__version__, version("onnx")]
     h.update(json.dumps(parts, sort_keys=True, default=str).encode())
     h.update(hashlib.sha256(repr(module).encode()).digest())  # the architecture, wrappers' settings included
     h.update(state_hash(module).encode())

@@ -33,7 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from ..inference import to_stderr
     from ..registry import model_info
     from ..training.config import TrainConfig
     from ..training.features import dataset_features, save_features
@@ -44,7 +43,7 @@ def cmd_features(args: argparse.Namespace) -> int:
                       augment=())
     splits = ("train", "test") if args.split == "both" else (args.split,)
     t0 = time.perf_counter()
-    arrays = dataset_features(cfg, args.layer, splits, args.batch_size, args.engine, to_stderr)
+    arrays = dataset_features(cfg, args.layer, splits, args.batch_size, args.engine, print)
     save_features(args.out, arrays)
     shapes = ", ".join(f"{s} {arrays[f'{s}_features'].shape[0]} x {arrays[f'{s}_features'].shape[1]}" for s in splits)
     print(f"{args.layer} of {args.model}: {shapes} in {time.perf_counter() - t0:.1f} s -> {args.out} "

@@ -4,6 +4,8 @@ narrow terminal or a pipe. (User mistakes and their one-line errors: test_traini
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tomllib
 from dataclasses import fields
 
@@ -105,3 +107,24 @@ def test_list_shows_whole_titles_when_there_is_room(capsys, monkeypatch):
     lines = _listing(capsys, monkeypatch, 250)
     assert lines[0].split() == ["model", "year", "input", "params", "GMACs", "top-1", "paper"]
     assert all(line.endswith(model_info(line.split()[0]).paper) for line in lines[2:])
+
+
+def _commands(parser) -> dict[str, str]:
+    action = next(a for a in parser._actions if a.dest == "command")
+    return {c.dest: c.help for c in action._choices_actions}
+
+
+def test_the_lazy_parser_lists_every_command_as_the_full_one_does():
+    full = _commands(build_parser())
+    assert _commands(build_parser(["--help"])) == full and len(full) >= 15
+    for name in full:  # a command's own module is built in full; its options are all there
+        sub = next(a for a in build_parser([name])._actions if a.dest == "command").choices[name]
+        assert len(sub._actions) > 1, name  # a listed stub has only -h
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["finetune", "--help"]])
+def test_help_imports_no_torch(argv):
+    code = ("import sys\nfrom cnnzoo.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('cnnzoo'))\n" % argv)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-1500:]

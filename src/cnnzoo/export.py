@@ -187,6 +187,10 @@ def ort_session(path: str, threads: int | None = None, providers: list[str] | No
     opts.intra_op_num_threads = threads or torch.get_num_threads()
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle worker threads sleep instead of spinning: spinning holds the cores that the rest of the
+    # program (PyTorch's own threads, the data pipeline) needs next; on the shared 2-core machine
+    # MobileNet-v2 ran at 58-71 img/s without spinning and 45-52 img/s with it.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     return ort.InferenceSession(path, opts, providers=providers or ["CPUExecutionProvider"])
 

@@ -100,6 +100,7 @@ class TrainConfig:
                                            "(default: all)")
     limit_per_class: int | None = setting(None, "keep this many training images per class, seeded "
                                                 "(default: all)")
+    limit_test: int | None = setting(None, "evaluate on the first N test images only (quick runs; default: all)")
     out: str | None = setting(None, "run folder (default: runs/MODEL-DATA)")
     progress: bool = setting(True, "show a progress bar", scope="none")
 
@@ -135,12 +136,14 @@ class TrainConfig:
             ("milestones", all(0 <= m <= 1 for m in self.milestones), "fractions of the run, in [0, 1]"),
             ("classes", all(c >= 0 for c in self.classes), "class numbers, 0 or more"),
             ("data", self.data != "folder:" and bool(self.data), "a dataset name or folder:PATH"),
+            ("out", self.out is None or not Path(self.out).is_file(), "a folder, not an existing file"),
             ("clip_grad", self.clip_grad is None or self.clip_grad > 0, "positive"),
             ("ema", self.ema is None or 0 < self.ema < 1, "in (0, 1), e.g. 0.999"),
             ("limit_train", self.limit_train is None or self.limit_train >= 1, "at least 1"),
             ("limit_per_class", self.limit_per_class is None or self.limit_per_class >= 1, "at least 1"),
             ("lr_spread", self.lr_spread >= 1, "at least 1"), ("head_epochs", self.head_epochs >= 0, "0 or more"),
             ("steps", self.steps is None or self.steps >= 1, "at least 1"),
+            ("limit_test", self.limit_test is None or self.limit_test >= 1, "at least 1"),
             ("engine", self.engine in ("auto", "eager", "compile", "onnxruntime"),
              "one of auto, eager, compile, onnxruntime"),
         ]

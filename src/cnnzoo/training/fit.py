@@ -359,6 +359,8 @@ def prepare_data(cfg: TrainConfig) -> ImageDataset:
         data.train_images, data.train_labels = data.train_images[keep], data.train_labels[keep]
     if cfg.limit_train:
         data.train_images, data.train_labels = data.train_images[:cfg.limit_train], data.train_labels[:cfg.limit_train]
+    if cfg.limit_test:
+        data.test_images, data.test_labels = data.test_images[:cfg.limit_test], data.test_labels[:cfg.limit_test]
     return data
 
 

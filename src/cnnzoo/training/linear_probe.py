@@ -27,10 +27,16 @@ from .outputs import plot_confusion, write_json
 from .trainer import metrics_from_probs, pick_device
 
 
-def linear_probe(cfg: TrainConfig, layer: str = "pre_logits", C: float = 1.0, log: Any = print) -> dict[str, Any]:
+C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+
+
+def linear_probe(cfg: TrainConfig, layer: str = "pre_logits", C: float | None = None, log: Any = print
+                 ) -> dict[str, Any]:
     """Fit a logistic regression on ``layer``'s pooled features; returns the report (also ``report.json``).
 
-    ``C`` is the inverse L2 strength; the features are standardised with the training set's statistics.
+    ``C`` is the inverse L2 strength; by default it is chosen from :data:`C_GRID` on a validation split
+    (``cfg.val_size``, at most a fifth of the training images), then the classifier is refitted on all of
+    them. The features are standardised with the training set's statistics.
     """
     try:
         from sklearn.linear_model import LogisticRegression
@@ -53,8 +59,13 @@ def linear_probe(cfg: TrainConfig, layer: str = "pre_logits", C: float = 1.0, lo
     mean, std = train_x.mean(0), train_x.std(0, unbiased=False)
     std[std < 1e-12] = 1.0  # dead features: left as they are
     t1 = time.perf_counter()
+    z, y = ((train_x - mean) / std).numpy(), data.train_labels.numpy()
+    scores = {}
+    if C is None:
+        C, scores = _choose_c(z, y, cfg, LogisticRegression)
+        log("C on the validation split: " + ", ".join(f"{c:g} {a:.4f}" for c, a in scores.items()) + f"; chose {C:g}")
     clf = LogisticRegression(C=C, max_iter=1000, random_state=cfg.seed)
-    clf.fit(((train_x - mean) / std).numpy(), data.train_labels.numpy())
+    clf.fit(z, y)
     t_solve = time.perf_counter() - t1
     weight, bias = _full_weights(clf, n_classes)
 
@@ -70,7 +81,7 @@ def linear_probe(cfg: TrainConfig, layer: str = "pre_logits", C: float = 1.0, lo
         "test_top1": m["top1"], "test_top5": m["top5"], "test_loss": m["loss"],
         "per_class_accuracy": dict(zip(data.classes, m["per_class"])), "confusion": m["confusion"],
         "classes": list(data.classes), "train_time_s": t_features + t_solve, "feature_time_s": t_features,
-        "solve_time_s": t_solve, "num_features": int(train_x.shape[1]), "train_images": len(train_x),
+        "solve_time_s": t_solve, "C": C, "C_scores": scores, "num_features": int(train_x.shape[1]), "train_images": len(train_x),
         "config": cfg.to_dict(), "device": str(device),
     }
     if saved:
@@ -86,6 +97,21 @@ def linear_probe(cfg: TrainConfig, layer: str = "pre_logits", C: float = 1.0, lo
     log(f"report: {out / 'report.json'}" + (f"  weights: {out / 'best.pt'}" if saved else
                                             f"  (no weights: {layer} is not the classifier's input)"))
     return report
+
+
+def _choose_c(z: np.ndarray, y: np.ndarray, cfg: TrainConfig, LogisticRegression: Any) -> tuple[float, dict]:
+    """The C of :data:`C_GRID` with the best validation accuracy (ties: the stronger regularisation)."""
+    from .trainer import split_validation
+
+    n_val = min(cfg.val_size, len(y) // 5)
+    if n_val < 1:
+        return 1.0, {}
+    train_idx, val_idx = (i.numpy() for i in split_validation(len(y), n_val, cfg.seed))
+    scores = {}
+    for c in C_GRID:
+        clf = LogisticRegression(C=c, max_iter=1000, random_state=cfg.seed).fit(z[train_idx], y[train_idx])
+        scores[c] = float(clf.score(z[val_idx], y[val_idx]))
+    return max(scores, key=lambda c: (scores[c], -c)), scores
 
 
 def _full_weights(clf: Any, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -75,31 +75,38 @@ def export_onnx(module: nn.Module, example: Tensor, path: str | os.PathLike, *, 
     """
     from .weights import atomic_write
 
+    data, exporter = onnx_bytes(module, example, dynamic_batch=dynamic_batch)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return exporter
+
+
+def onnx_bytes(module: nn.Module, example: Tensor, *, dynamic_batch: bool = True) -> tuple[bytes, str]:
+    """``module`` (eval form) as a serialised ONNX model, and the exporter that made it."""
     module = _eval_form(module)
     errors: list[str] = []
     for exporter in ("torchscript", "dynamo"):
         try:
-            atomic_write(path, lambda tmp, e=exporter: _export_onnx_with(e, module, example, tmp, dynamic_batch))
-            return exporter
-        except (ExportError, KeyboardInterrupt):
+            return _export_onnx_with(exporter, module, example, dynamic_batch), exporter
+        except KeyboardInterrupt:
             raise
         except Exception as exc:  # every exporter failure is a reason to try the next one
             errors.append(f"{exporter}: {_first_line(exc)}")
     raise ExportError(f"{_label(module)} cannot be exported to ONNX ({'; '.join(errors)})")
 
 
-def _export_onnx_with(exporter: str, module: nn.Module, example: Tensor, tmp: str, dynamic_batch: bool) -> None:
+def _export_onnx_with(exporter: str, module: nn.Module, example: Tensor, dynamic_batch: bool) -> bytes:
     names = {"input_names": ["input"], "output_names": ["logits"]}
     with _quiet(), torch.no_grad():
         if exporter == "torchscript":
             axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
-            torch.onnx.export(module, (example,), tmp, dynamo=False, opset_version=OPSET, dynamic_axes=axes,
+            buffer = io.BytesIO()
+            torch.onnx.export(module, (example,), buffer, dynamo=False, opset_version=OPSET, dynamic_axes=axes,
                               do_constant_folding=True, **names)
-        else:
-            shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
-            program = torch.onnx.export(module, (example,), dynamo=True, opset_version=OPSET,
-                                        dynamic_shapes=shapes, verbose=False, **names)
-            program.save(tmp)
+            return buffer.getvalue()
+        shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
+        program = torch.onnx.export(module, (example,), dynamo=True, opset_version=OPSET,
+                                    dynamic_shapes=shapes, verbose=False, **names)
+        return program.model_proto.SerializeToString()
 
 
 def export_torchscript(module: nn.Module, example: Tensor, path: str | os.PathLike) -> None:
@@ -149,19 +156,26 @@ def export(module: nn.Module, example: Tensor, path: str | os.PathLike, fmt: str
         raise CnnzooError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def load_exported(path: str | os.PathLike, fmt: str = "onnx", threads: int | None = None) -> Callable[[Tensor], Tensor]:
-    """A function running the exported file on a CPU float32 batch (ONNX through ONNX Runtime)."""
-    path = str(path)
+def load_exported(path: str | os.PathLike | bytes, fmt: str = "onnx",
+                  threads: int | None = None) -> Callable[[Tensor], Tensor]:
+    """A function running the exported file on a CPU float32 batch (ONNX through ONNX Runtime).
+
+    An ONNX model (a file, or the bytes of :func:`onnx_bytes`) must pass ``onnx.checker`` first.
+    """
     if fmt == "onnx":
         import onnx
 
+        source = path if isinstance(path, bytes) else str(path)
+        label = "the ONNX model" if isinstance(path, bytes) else str(path)
         try:
-            onnx.checker.check_model(path, full_check=True)
+            onnx.checker.check_model(onnx.load_from_string(source) if isinstance(source, bytes) else source,
+                                     full_check=True)
         except Exception as exc:
-            raise ExportError(f"{path} fails onnx.checker ({_first_line(exc)})") from exc
-        session = ort_session(path, threads)
+            raise ExportError(f"{label} fails onnx.checker ({_first_line(exc)})") from exc
+        session = ort_session(source, threads)
         name = session.get_inputs()[0].name
         return lambda x: torch.from_numpy(session.run(None, {name: x.detach().cpu().contiguous().numpy()})[0])
+    path = str(path)
     if fmt == "torchscript":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
@@ -178,7 +192,7 @@ def load_exported(path: str | os.PathLike, fmt: str = "onnx", threads: int | Non
     return run
 
 
-def ort_session(path: str, threads: int | None = None, providers: list[str] | None = None) -> Any:
+def ort_session(path: str | bytes, threads: int | None = None, providers: list[str] | None = None) -> Any:
     """An ONNX Runtime session with all graph optimisations and ``threads`` (default torch's) intra-op threads."""
     import onnxruntime as ort
 

@@ -15,7 +15,7 @@ from cnnzoo.cli import build_parser, main
 from cnnzoo.commands.train import resolve_config
 from cnnzoo.registry import list_models, model_info
 from cnnzoo.training.config import TrainConfig
-from cnnzoo.training.recipes import FINETUNE, RECIPES
+from cnnzoo.training.recipes import FINETUNE, RECIPES, default_recipe
 
 
 def _options(command: str) -> dict[str, str]:
@@ -60,8 +60,9 @@ def test_print_config_is_the_resolved_toml_and_loads_back(tmp_path, capsys):
     argv = ["train", "resnet20_cifar", "--lr", "0.3", "--augment", "flip", "--model-arg", "shortcut='B'"]
     assert main([*argv, "--print-config"]) == 0
     text = capsys.readouterr().out
-    assert "recipe resnet2015-cifar: resnet20_cifar's default" in text
-    assert "lr = 0.3  # flag" in text and 'schedule = "multistep"  # recipe resnet2015-cifar' in text
+    recipe = default_recipe("resnet20_cifar")
+    assert f"recipe {recipe}: resnet20_cifar's default" in text
+    assert "lr = 0.3  # flag" in text and f'schedule = "{RECIPES[recipe]["schedule"]}"  # recipe {recipe}' in text
     settings = tomllib.loads(text)
     assert "# clip_grad: unset" in text and "strategy" not in text and "weights" not in settings
     assert settings["model_kwargs"] == {"shortcut": "B"} and settings["augment"] == ["flip"]

@@ -239,6 +239,9 @@ def test_user_errors_are_one_line_and_exit_2(tiny, tmp_path, capsys):
         (["features", "lenet5", "--weights", "x.pt", "--data", "mnist", "--limit-per-class", "0"], "at least 1"),
         (["run", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
         (["info"], "the following arguments are required: model"),
+        (["finetune", "lenet5", "--weights", str(tmp_path / "none.pt"), "--data", "mnist", "--data-root", str(tiny)],
+         "none.pt' does not exist"),
+        (["train", "lenet5", "--out", str(tmp_path / "x.pt")], "--out must be a folder, not an existing file"),
     ]
     files = {
         "many.toml": ('epochs = "many"\n', "epochs in config file {} must be a whole number, got 'many'"),
@@ -254,6 +257,7 @@ def test_user_errors_are_one_line_and_exit_2(tiny, tmp_path, capsys):
     for name, (text, message) in files.items():
         (tmp_path / name).write_text(text)
         cases.append((["train", "lenet5", "--config", str(tmp_path / name)], message.format(tmp_path / name)))
+    (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
     for argv, message in cases:
         try:
             code = main(argv)

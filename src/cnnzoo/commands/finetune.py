@@ -14,7 +14,7 @@ import dataclasses
 
 from ..errors import CnnzooError
 from ..training.config import TrainConfig
-from .train import add_config_flags, print_config, resolve_config
+from .train import add_config_flags, check_weights, print_config, resolve_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,6 +63,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
         return print_config(args, "finetune", FINETUNE, adjust=_default_out)
     cfg = finetune_config(args)
+    check_weights(cfg.model, cfg.weights)
     if args.solver == "logreg":
         from ..training.linear_probe import linear_probe
 

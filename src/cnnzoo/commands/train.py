@@ -221,6 +221,24 @@ def print_config(args: argparse.Namespace, command: str, defaults: dict[str, Any
     return 0
 
 
+def check_weights(model: str, weights: str) -> None:
+    """``--weights`` is a file that exists or a tag the model has: checked before any data is read."""
+    import os
+
+    from ..pretrained import resolve, unknown_tag_message
+    from ..registry import model_info
+
+    if os.path.exists(weights):
+        return
+    info = model_info(model)
+    if resolve(info, weights) is not None:
+        return
+    if os.sep in weights or "." in weights:
+        raise CnnzooError(f"weights file {weights!r} does not exist; give a cnnzoo checkpoint (.pt), a .safetensors "
+                          "or .pth file, or a tag such as imagenet")
+    raise CnnzooError(unknown_tag_message(info, weights))
+
+
 def check_model_args(cfg: TrainConfig) -> None:
     """Build the model on the meta device (no memory, no data) so a bad --model-arg fails before any work."""
     if not cfg.model_kwargs:

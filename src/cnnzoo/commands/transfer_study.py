@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..argtypes import csv
-from .train import add_config_flags, print_config, resolve_config
+from .train import add_config_flags, check_weights, print_config, resolve_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +38,7 @@ def cmd_transfer_study(args: argparse.Namespace) -> int:
     cfg = resolve_config(args, FINETUNE)
     if not cfg.weights:
         raise CnnzooError("transfer-study needs --weights: the pretrained weights to study")
+    check_weights(cfg.model, cfg.weights)
     if not args.per_class or min(args.per_class) < 1:
         raise CnnzooError("--per-class takes positive sizes, e.g. 10,100,1000")
     out = Path(cfg.out or f"runs/study-{cfg.model}-{cfg.data.replace(':', '_').replace('/', '_')}")

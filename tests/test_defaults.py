@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import cnnzoo
+from cnnzoo.cli import main
 from cnnzoo.commands.run import MAIN_JOB_THREADS, main_job_config
 from cnnzoo.layers import MaxPool2x2
 from cnnzoo.training.recipes import RECIPES, default_recipe, recipe_choice
@@ -34,7 +35,7 @@ def test_default_recipes_and_why():
     recipe, why = recipe_choice("lenet5")
     assert recipe == "fast" and "no paper recipe" in why
     recipe, why = recipe_choice("resnet20_cifar")
-    assert recipe == "fast" and "--recipe resnet2015-cifar" in why
+    assert recipe == "fast" and "resnet2015-cifar is for ~180 epochs" in why
     assert recipe_choice("resnet50") == ("resnet2015", "resnet2015, its paper's (He et al. 2015)")
 
 
@@ -43,3 +44,9 @@ def test_fast_recipe_trains_short_runs_without_augmentation():
     assert RECIPES["fast"]["augment"] == ()
     assert RECIPES["fast"]["schedule"] == "onecycle" and RECIPES["fast"]["label_smoothing"] == 0.1
     assert (RECIPES["fast"]["batch_size"], RECIPES["fast"]["lr"]) == (128, 0.1)
+
+
+def test_info_says_which_recipe_is_the_default_and_why(capsys):
+    assert main(["info", "resnet20_cifar"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("default recipe"))
+    assert line.split(None, 2)[2] == recipe_choice("resnet20_cifar")[1]

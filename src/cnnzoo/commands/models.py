@@ -66,6 +66,8 @@ def fit_table(rows: list[dict[str, str]], width: int) -> list[str]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from ..training.recipes import recipe_choice
+
     i = model_info(args.model)
     rows = [
         ("paper", f"{i.paper} ({i.year})"), ("link", i.url or "—"), ("ILSVRC", i.ilsvrc or "—"),
@@ -74,7 +76,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("GMACs", f"{i.gmacs:g}" if i.gmacs else "—"), ("ImageNet top-1", f"{i.top1:g}" if i.top1 else "—"),
         ("figures from", i.source or "—"), ("small-image variant", i.small_variant or "—"),
         ("torchvision twin", i.torchvision or "—"), ("pretrained", ", ".join(i.pretrained) or "—"),
-        ("notes", i.notes or "—"),
+        ("default recipe", recipe_choice(args.model)[1]), ("notes", i.notes or "—"),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:

@@ -67,8 +67,7 @@ def recipe_choice(model: str) -> tuple[str, str]:
     info = model_info(model)
     recipe = _BY_FAMILY.get(info.family, "fast")
     if recipe == "resnet2015" and info.input_size[1] <= 64:
-        return "fast", ("fast, not the paper's CIFAR recipe (resnet2015-cifar): that one is made for ~180 epochs "
-                        "and loses to a plain SGD loop in short runs; --recipe resnet2015-cifar trains it")
+        return "fast", "fast (the paper's resnet2015-cifar is for ~180 epochs; in short runs a plain SGD loop beats it)"
     if recipe == "fast":
         return "fast", "fast: there is no paper recipe for this family"
     return recipe, f"{recipe}, its paper's ({_SOURCES[recipe]})"

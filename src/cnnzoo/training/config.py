@@ -152,7 +152,9 @@ class TrainConfig:
         ranges.append(("device", valid_device(self.device), "auto, cpu, cuda, cuda:N or mps"))
         for name, ok, rule in ranges:
             if not ok:
-                raise CnnzooError(f"{name_of(name)} must be {rule}, got {getattr(self, name)!r}")
+                value = getattr(self, name)
+                shown = ",".join(map(str, value)) if isinstance(value, tuple) else repr(value)
+                raise CnnzooError(f"{name_of(name)} must be {rule}, got {shown}")
         unknown = [a for a in self.augment if a not in AUGMENTATIONS]
         if unknown:
             raise CnnzooError(f"unknown augmentation {unknown[0]!r} in {name_of('augment')}; "

@@ -137,7 +137,6 @@ class TrainConfig:
             ("classes", all(c >= 0 for c in self.classes), "class numbers, 0 or more"),
             ("data", self.data != "folder:" and bool(self.data), "a dataset name or folder:PATH"),
             ("out", self.out is None or not Path(self.out).is_file(), "a folder, not an existing file"),
-            ("out", self.out is None or not Path(self.out).is_file(), "a folder, not an existing file"),
             ("clip_grad", self.clip_grad is None or self.clip_grad > 0, "positive"),
             ("ema", self.ema is None or 0 < self.ema < 1, "in (0, 1), e.g. 0.999"),
             ("limit_train", self.limit_train is None or self.limit_train >= 1, "at least 1"),

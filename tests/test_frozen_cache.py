@@ -107,7 +107,8 @@ def test_cached_finetune_runs_the_frozen_part_once_per_image(tiny, resnet_file, 
 
 
 def test_steps_default_to_at_least_min_steps():
-    assert frozen.default_steps(100, 256, 5, None) == frozen.MIN_STEPS
+    assert frozen.default_steps(100, 256, 5, None) == frozen.MIN_STEPS["linear"] == 1000
+    assert frozen.default_steps(100, 256, 5, None, "top:2") == frozen.MIN_STEPS["top"] == 100
     assert frozen.default_steps(100_000, 100, 5, None) == 5000
     assert frozen.default_steps(100, 256, 5, 42) == 42
 

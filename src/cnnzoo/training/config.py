@@ -93,7 +93,11 @@ class TrainConfig:
     cache_features: bool = setting(True, "linear and top:K: run the frozen part once per image and train on its "
                                          "cached outputs", scope="finetune")
     steps: int | None = setting(None, "linear and top:K on cached features: optimiser steps (default: --epochs "
-                                      "passes, at least 300)", scope="finetune")
+                                      "passes, at least 1000 for linear and 100 for top:K)", scope="finetune")
+    head_lr: float = setting(0.03, "linear on cached features: the classifier's AdamW learning rate",
+                             scope="finetune")
+    head_weight_decay: float = setting(0.1, "linear on cached features: the classifier's AdamW weight decay",
+                                       scope="finetune")
     engine: str = setting("eager", "forward-only passes (frozen features, the test pass): auto, eager, compile "
                                    "or onnxruntime", scope="finetune")
     classes: tuple[int, ...] = setting((), "keep only these classes of the dataset, relabelled 0..n-1 "
@@ -143,6 +147,7 @@ class TrainConfig:
             ("limit_per_class", self.limit_per_class is None or self.limit_per_class >= 1, "at least 1"),
             ("lr_spread", self.lr_spread >= 1, "at least 1"), ("head_epochs", self.head_epochs >= 0, "0 or more"),
             ("steps", self.steps is None or self.steps >= 1, "at least 1"),
+            ("head_lr", self.head_lr > 0, "positive"), ("head_weight_decay", self.head_weight_decay >= 0, "0 or more"),
             ("limit_test", self.limit_test is None or self.limit_test >= 1, "at least 1"),
             ("engine", self.engine in ("auto", "eager", "compile", "onnxruntime"),
              "one of auto, eager, compile, onnxruntime"),

@@ -142,8 +142,12 @@ def train_frozen(run: Run) -> Outcome | None:
     run.say(f"frozen part run once: {n_cached:,} images to {plan.boundary} "
             f"({tuple(cache.shape[1:])} each) in {t_cache:.1f} s")
 
-    steps = frozen.default_steps(len(run.train_idx), cfg.batch_size, cfg.epochs, cfg.steps)
-    optimizer = build_optimizer(cfg, model, run.groups)
+    steps = frozen.default_steps(len(run.train_idx), cfg.batch_size, cfg.epochs, cfg.steps, cfg.strategy)
+    if plan.boundary == frozen.PRE_LOGITS:  # a convex problem: AdamW at the rate measured best for it
+        optimizer = torch.optim.AdamW(model.get_classifier().parameters(), lr=cfg.head_lr,
+                                      weight_decay=cfg.head_weight_decay)
+    else:
+        optimizer = build_optimizer(cfg, model, run.groups)
     per_epoch = -(-len(run.train_idx) // min(cfg.batch_size, len(run.train_idx)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, per_epoch, total_steps=steps))
     g = torch.Generator().manual_seed(cfg.seed + 1)

@@ -32,8 +32,9 @@ from .transfer import parse_strategy
 PRE_LOGITS = "pre_logits"
 #: the cached outputs of training and validation images may take at most this many bytes
 CACHE_BYTES = 6 * 2 ** 30
-#: at least this many optimiser steps, however few the images (10 per class get as many as 10,000)
-MIN_STEPS = 300
+#: at least this many optimiser steps, however few the images: a linear classifier's steps cost
+#: microseconds, top:K's a pass through the top stages (benchmarks/transfer_defaults.py measured both)
+MIN_STEPS = {"linear": 1000, "top": 100}
 #: validation this many times over the run (the best weights are kept)
 EVALS = 10
 
@@ -191,11 +192,11 @@ def compute_cache(model: nn.Module, plan: FrozenPlan, images: Tensor, pipeline: 
     return torch.cat(out) if out else torch.empty(0)
 
 
-def default_steps(n_train: int, batch_size: int, epochs: int, steps: int | None) -> int:
+def default_steps(n_train: int, batch_size: int, epochs: int, steps: int | None, strategy: str = "linear") -> int:
     """The step budget: ``steps`` if given, else ``epochs`` passes, but never fewer than :data:`MIN_STEPS`."""
     if steps:
         return steps
-    return max(MIN_STEPS, epochs * math.ceil(n_train / batch_size))
+    return max(MIN_STEPS[parse_strategy(strategy)[0]], epochs * math.ceil(n_train / batch_size))
 
 
 def train_steps(model: nn.Module, plan: FrozenPlan, cache: Tensor, labels: Tensor, val_cache: Tensor,

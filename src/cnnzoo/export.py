@@ -262,18 +262,41 @@ def _first_line(exc: BaseException) -> str:
 def _quiet():
     """Silence the exporters' tracer warnings and progress lines; errors still propagate."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()), _exportable_adaptive_pooling():
+            contextlib.redirect_stderr(io.StringIO()), _stderr_fd_silenced(), _exportable_adaptive_pooling():
         warnings.simplefilter("ignore")
         yield
 
 
 @contextlib.contextmanager
+def _stderr_fd_silenced():
+    """File descriptor 2 to a scratch file: the TorchScript exporter's C++ side dumps a whole graph there
+    when it gives up on a model, before the next exporter is tried."""
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (an embedding host): nothing to silence
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@contextlib.contextmanager
 def _exportable_adaptive_pooling():
-    """Adaptive average pooling at sizes that do not divide, as two matrix products while exporting.
+    """Adaptive average pooling as fixed operations while exporting.
 
     ONNX has no adaptive pooling; the TorchScript exporter refuses a non-divisible one (AlexNet's 6x6
-    pool of a 3x3 map at small inputs, VGG's 7x7 of 1x1). With the input size fixed at export, the pool
-    is exactly ``P_h @ x @ P_w^T`` with averaging matrices over PyTorch's windows
+    pool of a 3x3 map at small inputs, VGG's 7x7 of 1x1), and any one whose input shape it has lost.
+    With the input size fixed at export, the pool is a mean (1x1), a plain average pool (sizes that
+    divide), or exactly ``P_h @ x @ P_w^T`` with averaging matrices over PyTorch's windows
     ``[floor(i * n / m), ceil((i + 1) * n / m))``.
     """
     original = F.adaptive_avg_pool2d
@@ -282,8 +305,10 @@ def _exportable_adaptive_pooling():
         h, w = int(x.shape[-2]), int(x.shape[-1])
         oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
         oh, ow = oh or h, ow or w
+        if (oh, ow) == (1, 1):  # global pooling needs no shape: the exporter may have lost it (AlexNet-2012's
+            return x.mean(dim=(-2, -1), keepdim=True)  # towers of chunk, LRN and cat)
         if h % oh == 0 and w % ow == 0:
-            return original(x, output_size)
+            return F.avg_pool2d(x, (h // oh, w // ow))
         return _pool_matrix(oh, h, x) @ x @ _pool_matrix(ow, w, x).T
 
     F.adaptive_avg_pool2d = pool

@@ -67,17 +67,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise CnnzooError(f"--out {args.out} is a folder; give a file name such as {args.model}{_SUFFIXES[args.format]}")
     weights = args.weights or (info.pretrained[0] if info.pretrained else None)
-    if weights is None:
-        warnings.warn(f"{args.model} has no pretrained weights and no --weights was given: exporting its random "
-                      "initial weights", stacklevel=1)
-        model = create_model(args.model)
-    else:
-        model = _build(args.model, weights)
-    model.eval()
+    model = (create_model(args.model) if weights is None else _build(args.model, weights)).eval()
     shape = _full_shape(args.input, info.input_size, model.in_chans)
     batch = 2 if args.dynamic_batch else args.batch
     example = torch.randn(batch, *shape)
     model.check_input(example)  # a too-small or wrong-channel input is the user's one-line error
+    if weights is None:
+        warnings.warn(f"{args.model} has no pretrained weights and no --weights was given: exporting its random "
+                      "initial weights", stacklevel=1)
 
     tmp = out.with_name(f".{out.name}.unverified{out.suffix}")
     try:
@@ -121,8 +118,8 @@ def _full_shape(given: tuple[int, ...] | None, default: tuple[int, int, int], in
     if len(given) == 2:
         return (in_chans, *given)
     if given[0] != in_chans:
-        raise CnnzooError(f"--input {'x'.join(map(str, given))} has {given[0]} channels but the model takes "
-                          f"{in_chans}; give {in_chans}x{given[1]}x{given[2]}")
+        raise CnnzooError(f"--input {'x'.join(map(str, given))} has {given[0]} channel{'s' * (given[0] != 1)} "
+                          f"but the model takes {in_chans}; give {in_chans}x{given[1]}x{given[2]}")
     return given  # type: ignore[return-value]
 
 

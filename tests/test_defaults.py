@@ -9,7 +9,7 @@ import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.commands.run import MAIN_JOB_THREADS, main_job_config
 from cnnzoo.layers import MaxPool2x2
-from cnnzoo.training.recipes import RECIPES, default_recipe, recipe_choice
+from cnnzoo.training.recipes import FINETUNE, RECIPES, default_recipe, recipe_choice
 
 
 def test_main_job_config_builds_and_trains_a_step():
@@ -44,6 +44,8 @@ def test_fast_recipe_trains_short_runs_without_augmentation():
     assert RECIPES["fast"]["augment"] == ()
     assert RECIPES["fast"]["schedule"] == "onecycle" and RECIPES["fast"]["label_smoothing"] == 0.1
     assert (RECIPES["fast"]["batch_size"], RECIPES["fast"]["lr"]) == (128, 0.1)
+    # Every image trains (the schedule ends at zero: the last epoch is the result); fine-tuning keeps its split.
+    assert RECIPES["fast"]["val_size"] == 0 and FINETUNE["val_size"] == 5000
 
 
 def test_info_says_which_recipe_is_the_default_and_why(capsys):

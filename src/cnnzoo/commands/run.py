@@ -18,11 +18,11 @@ if TYPE_CHECKING:
 # The main job: a classic CNN trained on Fashion-MNIST end to end in half a minute on two CPU cores.
 # LeNet-5 with ReLU, max pooling and batch norm (plain LeNet-5 stalls near 90.5% in that time), the fast
 # recipe (label smoothing 0.1, no augmentation) at batch 256 and lr 0.2 for four epochs: 91.49%, and 91.26%
-# and 91.25% with seeds 1 and 2 (without label smoothing 91.21%; at batch 512 and lr 0.4 90.87%). No
-# validation split: the one-cycle schedule's last epoch is its best, so all 60,000 images train and no
-# epoch pays for a validation pass (see benchmarks/main_job_breakdown.py).
+# and 91.25% with seeds 1 and 2 (without label smoothing 91.21%; at batch 512 and lr 0.4 90.87%). Like
+# every fast run it holds no validation split out: all 60,000 images train and no epoch pays for a
+# validation pass (see benchmarks/main_job_breakdown.py).
 MAIN_JOB = dict(model="lenet5", data="fashion-mnist", recipe="fast", epochs=4, batch_size=256, lr=0.2,
-                model_kwargs={"act": "relu", "pool": "max", "norm": "bn"}, val_size=0, out="runs/main")
+                model_kwargs={"act": "relu", "pool": "max", "norm": "bn"}, out="runs/main")
 # One intra-op thread: LeNet-5's operators are too small to split well over two cores, and on a machine
 # whose cores are also busy with other work a second thread makes every operator wait for the slower
 # one (several times slower, measured); one thread is as fast alone and holds its speed under load.

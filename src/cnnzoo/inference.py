@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import CnnzooError
-from .export import ONNX_HINT, ExportError, LogitsOnly, _label, export_onnx, first_tensor, ort_session, verify
+from .export import ONNX_HINT, LogitsOnly, _label, export_onnx, first_tensor, ort_session, verify
 
 ENGINES = ("auto", "eager", "compile", "onnxruntime")
 #: bumped when the export or the cache layout changes, so old cached graphs are not reused
@@ -151,8 +151,8 @@ def candidates(device: torch.device) -> tuple[str, ...]:
     """The engines ``auto`` measures on ``device``, most promising first."""
     have_ort = onnx_available()
     if device.type == "cuda":
-        import_ok = have_ort and "CUDAExecutionProvider" in _ort_providers()
-        return ("compile", "eager", *(("onnxruntime",) if import_ok else ()))
+        cuda_ort = have_ort and "CUDAExecutionProvider" in _ort_providers()
+        return ("compile", "eager", *(("onnxruntime",) if cuda_ort else ()))
     return ("onnxruntime", "eager") if have_ort else ("eager",)
 
 
@@ -215,9 +215,7 @@ def _make(name: str, module: nn.Module, input_shape: tuple[int, ...], device: to
         if name == "compile":
             engine: Engine = CompileEngine(module, input_shape)
             x = torch.randn(2, *input_shape, device=device)
-            diff = (engine(x) - _eager(module, x)).abs().max().item()
-            if not diff <= 1e-4 * max(1.0, _eager(module, x).abs().max().item()):
-                raise ExportError(f"torch.compile differs from eager by {diff:.3g}")
+            _check_agrees(engine, x, _eager(module, x))  # compiles now, so a failure falls back here
             return engine
         return OnnxRuntimeEngine(module, input_shape, onnx_file(module, input_shape, cache), device)
     except (EngineError, KeyboardInterrupt):

@@ -75,7 +75,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("classes", str(i.num_classes)), ("params", fmt_params(i)),
         ("GMACs", f"{i.gmacs:g}" if i.gmacs else "—"), ("ImageNet top-1", f"{i.top1:g}" if i.top1 else "—"),
         ("figures from", i.source or "—"), ("small-image variant", i.small_variant or "—"),
-        ("torchvision twin", i.torchvision or "—"), ("pretrained", ", ".join(i.pretrained) or "—"),
+        ("torchvision twin", i.torchvision or "—"), ("pretrained", _pretrained_line(i)),
         ("default recipe", recipe_choice(args.model)[1]), ("notes", i.notes or "—"),
     ]
     width = max(len(k) for k, _ in rows)
@@ -96,3 +96,10 @@ def fmt_params(info) -> str:
     if info.params is not None:
         return f"{info.params:,}"
     return f"~{info.params_approx / 1e6:.2f}M" if info.params_approx else "—"
+
+
+def _pretrained_line(info) -> str:
+    """The weights by name, without importing torchvision just to list its enums (that costs an import of torch)."""
+    if info.torchvision:
+        return f"torchvision's ImageNet weights: --weights imagenet (all tags: `cnnzoo weights {info.name}`)"
+    return ", ".join(info.pretrained) or "—"

@@ -168,8 +168,7 @@ def load_exported(path: str | os.PathLike | bytes, fmt: str = "onnx",
         source = path if isinstance(path, bytes) else str(path)
         label = "the ONNX model" if isinstance(path, bytes) else str(path)
         try:
-            onnx.checker.check_model(onnx.load_from_string(source) if isinstance(source, bytes) else source,
-                                     full_check=True)
+            onnx.checker.check_model(source, full_check=True)
         except Exception as exc:
             raise ExportError(f"{label} fails onnx.checker ({_first_line(exc)})") from exc
         session = ort_session(source, threads)

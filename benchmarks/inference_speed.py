@@ -94,7 +94,8 @@ def run_case(name: str, batch: int, rounds: int, with_compile: bool) -> None:
             times[label].append(time.perf_counter() - t0)
     base = batch / statistics.median(times["eager"])
     print(f"\n{name}, batch {batch}, {'x'.join(map(str, info.input_size))}, fp32  [{lines[0]}]")
-    print(f"  setup: " + ", ".join(f"{k} {v:.1f} s" for k, v in setup.items()))
+    print(f"  setup: " + ", ".join(f"{k} {v:.1f} s" for k, v in setup.items())
+          + f"; largest |logit| {reference.abs().max().item():.2g} (initial weights)")
     print(f"  {'engine':<22}{'img/s (median)':>15}{'best':>10}{'vs eager':>10}{'max |diff|':>12}")
     for label, ts in times.items():
         rate, best = batch / statistics.median(ts), batch / min(ts)

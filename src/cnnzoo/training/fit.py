@@ -412,7 +412,7 @@ def check_input_size(model: nn.Module, name: str, shape: tuple[int, int, int]) -
     except RuntimeError as exc:
         need = model_info(name).input_size[1]
         raise CnnzooError(f"{name} takes {need}x{need} images, not {shape[1]}x{shape[2]} (it has no adaptive "
-                          f"pooling: {str(exc).splitlines()[0][:80]}); use --image-size {need}") from exc
+                          f"pooling); use --image-size {need}, or leave --image-size out") from exc
     finally:
         model.train(was_training)
 

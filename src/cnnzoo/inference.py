@@ -257,6 +257,9 @@ def _auto(module: nn.Module, input_shape: tuple[int, ...], device: torch.device,
             built[name] = engine
         except EngineError as exc:
             warnings.warn(f"{exc}; trying the next engine", stacklevel=2)
+    if not rates:  # every candidate failed its check: eager is always right
+        log("engine auto: eager (no other engine could take this model)")
+        return EagerEngine(module, input_shape)
     best = max(rates, key=rates.__getitem__)
     log(f"engine auto: {best} ({_rates_text(rates)} at batch {batch_size} of {'x'.join(map(str, input_shape))} "
         f"on {device.type})")

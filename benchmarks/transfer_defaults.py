@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 FIELDS = ["model", "per_class", "run", "strategy", "test_images", "test_top1", "best_val", "seconds", "command"]
-HEAVY = ("top", "full", "fastai")  # trains through the network: affordable on a CPU only for small sizes
+# Runs that train through the network (auto picks top:K or full on these data): on a CPU, small sizes only.
+HEAVY = ("auto", "top", "full", "fastai")
 
 
 def main() -> None:
@@ -89,12 +90,9 @@ def _run(args: argparse.Namespace, n: int, run: str) -> dict | None:
         top1, best_val = _fastai(cfg, args.fastai_epochs)
         report = {"test_top1": top1, "best_val_acc": best_val, "config": {"strategy": f"fine_tune({args.fastai_epochs})"}}
         command = f"fastai Learner.fine_tune({args.fastai_epochs}) on the same model, weights, images and split"
-    elif run == "logreg":
-        report = linear_probe(cfg, log=lambda *a, **k: None)
-        command = "cnnzoo " + " ".join(argv[:-2])
     else:
-        report = fit(cfg, log=lambda *a, **k: None)
-        command = "cnnzoo " + " ".join(a for a in argv if a != tmp and a != "--out")
+        report = (linear_probe if run == "logreg" else fit)(cfg, log=lambda *a, **k: None)
+        command = "cnnzoo " + " ".join(a for a in argv if a not in (tmp, "--out"))
     seconds = time.perf_counter() - t0
     return {"model": args.model, "per_class": n, "run": run, "strategy": report["config"]["strategy"],
             "test_images": args.test_limit or 10000, "test_top1": f"{report['test_top1']:.4f}",

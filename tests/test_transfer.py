@@ -143,7 +143,7 @@ def test_the_2x2_rule():
     assert choose_strategy(10, similar=True)[0] == "linear"
     assert choose_strategy(1000, similar=True)[0] == "top:1"
     assert choose_strategy(1000, similar=False)[0] == "full"
-    assert choose_strategy(10, similar=False)[0] == "top:2"
+    assert choose_strategy(10, similar=False)[0] == "linear"  # measured: see choose_strategy
     assert choose_strategy(199, True)[0] == "linear" and choose_strategy(200, True)[0] == "top:1"
     assert choose_strategy(10, False)[1].startswith("different data, small dataset (10 images per class")
 

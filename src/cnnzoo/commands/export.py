@@ -11,6 +11,7 @@ import torch
 
 from ..errors import CnnzooError
 from ..export import FORMATS, TOLERANCE
+from ..argtypes import positive_int
 
 _SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="input shape, e.g. 3x160x160 or 160 (default: the model's own, e.g. 3x224x224)")
     p.add_argument("--dynamic-batch", action=argparse.BooleanOptionalAction, default=True,
                    help="a symbolic batch axis, so the file runs any batch size (default on)")
-    p.add_argument("--batch", type=_positive_int, default=1,
+    p.add_argument("--batch", type=positive_int, default=1,
                    help="the fixed batch size with --no-dynamic-batch (default 1)")
     p.add_argument("--out", required=True, help="the file to write, e.g. resnet18.onnx")
     p.set_defaults(func=cmd_export)
@@ -47,15 +48,6 @@ def input_shape(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r} is not CxHxW (e.g. 3x224x224), HxW or one size")
     return dims
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def cmd_export(args: argparse.Namespace) -> int:

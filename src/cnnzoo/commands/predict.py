@@ -10,6 +10,7 @@ import torch
 
 from ..errors import CnnzooError
 from ..inference import ENGINE_HELP, ENGINES
+from ..argtypes import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,21 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow reads)")
     p.add_argument("--weights", help="a registered tag such as 'imagenet', or a weights file "
                                      "(default: the model's pretrained weights, where it has some)")
-    p.add_argument("--topk", type=_positive_int, default=5, help="how many classes to show (default: 5)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--topk", type=positive_int, default=5, help="how many classes to show (default: 5)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--engine", choices=ENGINES, default="eager",
                    help=f"{ENGINE_HELP} (default eager: for a few images an export costs more than it saves)")
     p.set_defaults(func=cmd_predict)
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

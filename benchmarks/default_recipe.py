@@ -32,7 +32,7 @@ from cnnzoo.training.config import TrainConfig
 from cnnzoo.training.recipes import default_recipe
 from cnnzoo.training.trainer import resolve_model
 
-# Training images per model: all of Fashion-MNIST for LeNet-5; ResNet-20's convolutions cost ~40x more
+# Training images per model: all of Fashion-MNIST for LeNet-5; ResNet-20's convolutions cost ~75x more
 # per image, so it trains on the first 5,000 to keep the benchmark to minutes.
 LIMITS = {"lenet5": None, "resnet20_cifar": 5000}
 

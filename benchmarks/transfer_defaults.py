@@ -102,6 +102,8 @@ def _run(args: argparse.Namespace, n: int, run: str) -> dict | None:
 
 def _fastai(cfg, epochs: int) -> tuple[float, float]:
     """fastai's fine_tune on cnnzoo's model, weights, pipeline, images and validation split."""
+    import fastai.callback.progress  # noqa: F401 - adds Learner.no_bar
+    import fastai.callback.schedule  # noqa: F401 - adds Learner.fine_tune
     from fastai.data.core import DataLoaders
     from fastai.learner import Learner
     from fastai.metrics import accuracy
@@ -130,7 +132,7 @@ def _fastai(cfg, epochs: int) -> tuple[float, float]:
     learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, splitter=lambda m: [body, classifier])
     with learn.no_bar(), learn.no_logging():
         learn.fine_tune(epochs)
-    best_val = float(learn.validate()[1])
+        best_val = float(learn.validate()[1])
     model.eval()
     with torch.no_grad():
         pred = torch.cat([model(pipeline(data.test_images[i:i + 128])).argmax(1)

@@ -54,7 +54,7 @@ def linear_probe(cfg: TrainConfig, layer: str = "pre_logits", C: float | None = 
         f"logistic regression on the {layer} features of {cfg.weights}, device {device}")
 
     t0 = time.perf_counter()
-    train_x = extract_features(model, data.train_images, pipeline, layer, cfg.batch_size).double()
+    train_x = extract_features(model, data.train_images, pipeline, layer, cfg.batch_size, cfg.engine, log).double()
     t_features = time.perf_counter() - t0
     mean, std = train_x.mean(0), train_x.std(0, unbiased=False)
     std[std < 1e-12] = 1.0  # dead features: left as they are
@@ -69,7 +69,7 @@ def linear_probe(cfg: TrainConfig, layer: str = "pre_logits", C: float | None = 
     t_solve = time.perf_counter() - t1
     weight, bias = _full_weights(clf, n_classes)
 
-    test_x = extract_features(model, data.test_images, pipeline, layer, cfg.batch_size).double()
+    test_x = extract_features(model, data.test_images, pipeline, layer, cfg.batch_size, cfg.engine, log).double()
     logits = ((test_x - mean) / std) @ weight.T + bias
     m = metrics_from_probs(logits.softmax(1).float(), data.test_labels, n_classes)
     log(f"features: {train_x.shape[1]} per image, {len(train_x)} training images in {t_features:.1f} s; "

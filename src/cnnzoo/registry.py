@@ -190,3 +190,21 @@ def load(path: Any, **overrides: Any) -> nn.Module:
     model = create_model(info["model_name"], **args)
     load_weights(model, state)
     return model
+
+
+def create_model_with_weights(name: str, weights: str, command: str = "") -> nn.Module:
+    """``name`` with ``weights`` (a tag or a file); a cnnzoo file that records its arguments (say 10 classes)
+    is rebuilt with them. ``command`` (``"predict"``) goes into the hint when the file holds another model."""
+    import os
+
+    from .weights import load_weights, read_weights
+
+    if not os.path.isfile(weights):
+        return create_model(name, weights=weights)
+    state, meta = read_weights(weights)
+    if meta.get("model_name", name) != name:
+        hint = f"; run `cnnzoo {command} {meta['model_name']} ...`" if command else ""
+        raise WeightsError(f"{weights} holds a {meta['model_name']}, not a {name}{hint}")
+    model = create_model(name, **meta.get("model_args", {}))
+    load_weights(model, state)
+    return model

@@ -52,14 +52,15 @@ def input_shape(text: str) -> tuple[int, ...]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export import export, load_exported, verify
-    from ..registry import create_model, model_info
+    from ..registry import create_model, create_model_with_weights, model_info
 
     info = model_info(args.model)
     out = Path(args.out)
     if out.is_dir():
         raise CnnzooError(f"--out {args.out} is a folder; give a file name such as {args.model}{_SUFFIXES[args.format]}")
     weights = args.weights or (info.pretrained[0] if info.pretrained else None)
-    model = (create_model(args.model) if weights is None else _build(args.model, weights)).eval()
+    model = create_model(args.model) if weights is None else create_model_with_weights(args.model, weights, "export")
+    model.eval()
     shape = _full_shape(args.input, info.input_size, model.in_chans)
     batch = 2 if args.dynamic_batch else args.batch
     example = torch.randn(batch, *shape)
@@ -86,20 +87,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build(name: str, weights: str) -> torch.nn.Module:
-    """The model with its weights; a cnnzoo file that records its arguments (say 10 classes) is rebuilt with them."""
-    from ..registry import create_model
-    from ..weights import load_weights, read_weights
-
-    if not os.path.isfile(weights):
-        return create_model(name, weights=weights)
-    state, meta = read_weights(weights)
-    if meta.get("model_name", name) != name:
-        raise CnnzooError(f"{weights} holds a {meta['model_name']}, not a {name}; "
-                          f"run `cnnzoo export {meta['model_name']} --weights {weights} ...`")
-    model = create_model(name, **meta.get("model_args", {}))
-    load_weights(model, state)
-    return model
 
 
 def _full_shape(given: tuple[int, ...] | None, default: tuple[int, int, int], in_chans: int) -> tuple[int, int, int]:

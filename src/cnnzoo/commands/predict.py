@@ -29,13 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..preprocess import ImageError, class_names, load_and_preprocess, preprocessing_for
-    from ..registry import model_info
+    from ..registry import create_model_with_weights, model_info
 
     info = model_info(args.model)
     weights = args.weights or (info.pretrained[0] if info.pretrained else None)
     if weights is None:
         raise CnnzooError(f"{args.model} has no pretrained weights; pass --weights FILE (a trained model)")
-    model = _build(args.model, weights).eval()
+    model = create_model_with_weights(args.model, weights, "predict").eval()
     spec = getattr(model, "pretrained_weights", None)
     prep = spec.preprocessing if spec is not None else preprocessing_for(model)
     names = spec.categories if spec is not None and len(spec.categories) == model.num_classes else \
@@ -88,17 +88,3 @@ def _saved_classes(weights: str, num_classes: int) -> tuple[str, ...] | None:
     return tuple(classes) if isinstance(classes, list) and len(classes) == num_classes else None
 
 
-def _build(name: str, weights: str) -> torch.nn.Module:
-    """The model with its weights; a cnnzoo file that records its arguments (say 10 classes) is rebuilt with them."""
-    from ..registry import create_model
-    from ..weights import load_weights, read_weights
-
-    if not os.path.isfile(weights):
-        return create_model(name, weights=weights)
-    state, meta = read_weights(weights)
-    if meta.get("model_name", name) != name:
-        raise CnnzooError(f"{weights} holds a {meta['model_name']}, not a {name}; "
-                          f"run `cnnzoo predict {meta['model_name']} ...`")
-    model = create_model(name, **meta.get("model_args", {}))
-    load_weights(model, state)
-    return model

@@ -41,7 +41,7 @@ def _frozen(name: str, strategy: str):
     groups = parameter_groups(model)
     trainable = trainable_groups(groups, strategy)
     set_frozen(groups, trainable)
-    p, why = frozen.plan(model, strategy, trainable, groups, (), "frozen")
+    p, why = frozen.plan(model, strategy, groups, (), "frozen")
     assert p is not None, why
     return model, p
 
@@ -72,7 +72,7 @@ def test_no_cache_with_augmentation_full_or_bn_training():
     model = cnnzoo.create_model("resnet18", num_classes=3)
     groups = parameter_groups(model)
     for strategy, augment, bn in [("full", (), "frozen"), ("linear", ("flip",), "frozen"), ("top:1", (), "train")]:
-        p, why = frozen.plan(model, strategy, trainable_groups(groups, strategy), groups, augment, bn)
+        p, why = frozen.plan(model, strategy, groups, augment, bn)
         assert p is None and why
 
 

@@ -114,7 +114,7 @@ def train_frozen(run: Run) -> Outcome | None:
 
     cfg, model, data = run.cfg, run.model, run.data
     trainable = trainable_groups(run.groups, cfg.strategy)
-    plan, why = frozen.plan(model, cfg.strategy, trainable, run.groups, tuple(cfg.augment), cfg.bn)
+    plan, why = frozen.plan(model, cfg.strategy, run.groups, tuple(cfg.augment), cfg.bn)
     if plan is None or not cfg.cache_features:
         if cfg.cache_features and cfg.strategy != "full":
             run.say(f"frozen features are not cached: {why}")

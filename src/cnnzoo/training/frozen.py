@@ -58,8 +58,8 @@ class PreLogits(nn.Module):
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
 
-def plan(model: nn.Module, strategy: str, trainable: list[bool], groups: list, augment: tuple[str, ...],
-         bn: str) -> tuple[FrozenPlan | None, str]:
+def plan(model: nn.Module, strategy: str, groups: list, augment: tuple[str, ...], bn: str
+         ) -> tuple[FrozenPlan | None, str]:
     """Where to cut ``model`` for ``strategy``, or None with the reason the ordinary loop is used."""
     kind, k = parse_strategy(strategy)
     if kind not in ("linear", "top"):

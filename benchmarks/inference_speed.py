@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -29,6 +28,7 @@ import warnings
 
 import torch
 
+import analyze_speed  # benchmarks/: the same hardware line as the other scripts
 import cnnzoo
 from cnnzoo.inference import build_engine
 
@@ -37,16 +37,9 @@ CASES = (("efficientnet_lite0", 32), ("mobilenet_v2", 32), ("resnet50", 32), ("l
 
 
 def hardware() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     import onnxruntime
 
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
-            f"onnxruntime {onnxruntime.__version__}, load average {os.getloadavg()[0]:.1f}")
+    return f"{analyze_speed.hardware()}, onnxruntime {onnxruntime.__version__}"
 
 
 def run_case(name: str, batch: int, rounds: int, with_compile: bool) -> None:

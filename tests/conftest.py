@@ -23,13 +23,11 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
-def test_size(name: str) -> int:
+def small_size(name: str) -> int:
     """A small input the model takes: its minimum where it has one, else 28 (Fashion-MNIST's size)."""
     info = cnnzoo.model_info(name)
     return info.min_size if info.min_size > 1 else min(28, info.input_size[1])
 
-
-test_size.__test__ = False  # a helper, not a test
 
 
 def logits_of(out) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 
 import cnnzoo
 from cnnzoo.registry import ModelInfo, register_model
-from conftest import logits_of, test_size
+from conftest import logits_of, small_size
 
 ALL = cnnzoo.list_models()
 
@@ -33,7 +33,7 @@ def test_parameter_count_matches_reference(name):
 @pytest.mark.parametrize("name", ALL)
 def test_output_shape(name, in_chans):
     model = cnnzoo.create_model(name, num_classes=7, in_chans=in_chans).eval()
-    s = test_size(name)
+    s = small_size(name)
     with torch.no_grad():
         out = model(torch.randn(2, in_chans, s, s))
     assert out.shape == (2, 7)
@@ -42,7 +42,7 @@ def test_output_shape(name, in_chans):
 @pytest.mark.parametrize("name", ALL)
 def test_every_parameter_gets_a_gradient(name):
     model = cnnzoo.create_model(name, num_classes=5).train()
-    s = test_size(name)
+    s = small_size(name)
     out = model(torch.randn(2, model.in_chans, s, s))
     loss = logits_of(out).square().mean()
     if isinstance(out, cnnzoo.AuxOutputs):
@@ -57,7 +57,7 @@ def test_reset_classifier_to_features(name):
     model = cnnzoo.create_model(name)
     model.reset_classifier(0)
     model.eval()
-    s = test_size(name)
+    s = small_size(name)
     with torch.no_grad():
         feats = model(torch.randn(2, model.in_chans, s, s))
     assert feats.shape == (2, model.num_features)
@@ -112,7 +112,7 @@ def test_save_load_round_trip_is_exact(name, tmp_path):
     a, b = model.state_dict(), again.state_dict()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    s = test_size(name)
+    s = small_size(name)
     x = torch.randn(2, model.in_chans, s, s)
     with torch.no_grad():
         assert torch.equal(model(x), again(x))

@@ -23,7 +23,7 @@ from cnnzoo.training.features import extract_features
 from cnnzoo.training.fit import fit, load_pretrained, prepare_data
 from cnnzoo.training.trainer import build_optimizer
 from cnnzoo.training.transfer import choose_strategy, parameter_groups, set_frozen, trainable_groups
-from conftest import test_size
+from conftest import small_size
 from datagen import write_idx_dataset
 
 quiet = dict(log=lambda *a, **k: None)
@@ -82,7 +82,7 @@ def test_every_model_splits_into_stages_and_swaps_only_its_head(name):
     assert all(after[k] is before[k] for k in outside)
     assert all(after[k] is not before.get(k) for k in after if k.startswith(heads(model)))
     assert model.num_classes == 7 and model.model_args["num_classes"] == 7
-    s = test_size(name)
+    s = small_size(name)
     assert model.eval()(torch.empty(2, info.input_size[0], s, s, device="meta")).shape == (2, 7)
 
 

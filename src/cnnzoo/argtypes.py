@@ -13,12 +13,21 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 def positive_int(text: str) -> int:
     """A whole number of at least 1."""
+    return _whole(text, 1, "at least 1")
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of 0 or more."""
+    return _whole(text, 0, "0 or more")
+
+
+def _whole(text: str, least: int, rule: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
     return value
 
 

@@ -194,7 +194,8 @@ def load(path: Any, **overrides: Any) -> nn.Module:
 
 def create_model_with_weights(name: str, weights: str, command: str = "") -> nn.Module:
     """``name`` with ``weights`` (a tag or a file); a cnnzoo file that records its arguments (say 10 classes)
-    is rebuilt with them. ``command`` (``"predict"``) goes into the hint when the file holds another model."""
+    is rebuilt with them, and a training checkpoint's class names become ``model.class_names``. ``command``
+    (``"predict"``) goes into the hint when the file holds another model."""
     import os
 
     from .weights import load_weights, read_weights
@@ -207,4 +208,7 @@ def create_model_with_weights(name: str, weights: str, command: str = "") -> nn.
         raise WeightsError(f"{weights} holds a {meta['model_name']}, not a {name}{hint}")
     model = create_model(name, **meta.get("model_args", {}))
     load_weights(model, state)
+    classes = meta.get("classes")
+    if isinstance(classes, list) and len(classes) == getattr(model, "num_classes", None):
+        model.class_names = tuple(classes)  # a training checkpoint's own class names
     return model

@@ -37,15 +37,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
 
 def torch_threads() -> int:
     import torch
@@ -63,7 +54,7 @@ def add_measure_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels-last", action="store_true", help="weights and inputs in channels_last layout")
     p.add_argument("--time-budget", type=_seconds, default=1.0, metavar="SECONDS",
                    help="timed seconds per row after warm-up (default: 1; at least 3 timed runs whatever it is)")
-    p.add_argument("--warmup", type=_count, default=2, metavar="N", help="untimed calls first (default: 2)")
+    p.add_argument("--warmup", type=argtypes.non_negative_int, default=2, metavar="N", help="untimed calls first (default: 2)")
     p.add_argument("--threads", type=argtypes.positive_int, metavar="N",
                    help=f"CPU threads for torch (default: torch's own, {torch_threads()} here); on a shared "
                         "machine, fewer threads than cores keep the figures steady")

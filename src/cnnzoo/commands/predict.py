@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import torch
@@ -39,7 +38,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     spec = getattr(model, "pretrained_weights", None)
     prep = spec.preprocessing if spec is not None else preprocessing_for(model)
     names = spec.categories if spec is not None and len(spec.categories) == model.num_classes else \
-        _saved_classes(weights, model.num_classes) or class_names(model.num_classes)
+        getattr(model, "class_names", None) or class_names(model.num_classes)
     k = min(args.topk, model.num_classes)
 
     loaded: list[torch.Tensor | ImageError] = []
@@ -74,17 +73,5 @@ def _probabilities(model: torch.nn.Module, images: list[torch.Tensor], args: arg
                        batch_size=min(args.batch_size, len(batch)), log=to_stderr)
     return torch.cat([run(batch[i:i + args.batch_size]).softmax(dim=1)
                       for i in range(0, len(batch), args.batch_size)])
-
-
-def _saved_classes(weights: str, num_classes: int) -> tuple[str, ...] | None:
-    """The class names a cnnzoo training checkpoint records, if it is one and they fit."""
-    if not os.path.isfile(weights) or not weights.endswith(".pt"):
-        return None
-    try:
-        blob = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - not a checkpoint: fall back to generic names
-        return None
-    classes = blob.get("classes") if isinstance(blob, dict) else None
-    return tuple(classes) if isinstance(classes, list) and len(classes) == num_classes else None
 
 

@@ -31,7 +31,13 @@ def test_main_job_config_builds_and_trains_a_step():
 def test_default_recipes_and_why():
     assert default_recipe("lenet5") == "fast"
     assert default_recipe("resnet20_cifar") == "fast" and default_recipe("preact_resnet18") == "resnet2015-cifar"
-    assert default_recipe("resnet50") == "resnet2015" and default_recipe("vgg16") == "vgg2014"
+    assert default_recipe("resnet50") == "resnet2015"
+    # The faithful recipes of AlexNet and VGG do not start in a short run: documented variants with He init.
+    assert default_recipe("vgg16") == default_recipe("vgg11_cifar") == default_recipe("vgg16_bn") == "vgg2014-he"
+    assert default_recipe("alexnet2012") == default_recipe("zfnet_cifar") == "alexnet2012-he"
+    assert default_recipe("nin") == "alexnet2012"
+    assert recipe_choice("vgg16")[1].startswith("vgg2014-he: its paper's (Simonyan & Zisserman 2014) with He init")
+    assert recipe_choice("nin") == ("alexnet2012", "alexnet2012, its paper's (Krizhevsky et al. 2012)")
     recipe, why = recipe_choice("lenet5")
     assert recipe == "fast" and "no paper recipe" in why
     recipe, why = recipe_choice("resnet20_cifar")
@@ -46,6 +52,26 @@ def test_fast_recipe_trains_short_runs_without_augmentation():
     assert (RECIPES["fast"]["batch_size"], RECIPES["fast"]["lr"]) == (128, 0.1)
     # Every image trains (the schedule ends at zero: the last epoch is the result); fine-tuning keeps its split.
     assert RECIPES["fast"]["val_size"] == 0 and FINETUNE["val_size"] == 5000
+
+
+def test_a_recipes_model_arguments_reach_the_model_and_a_flag_wins(capsys):
+    def printed(*argv: str) -> str:
+        assert main(["train", *argv, "--print-config"]) == 0
+        return capsys.readouterr().out
+
+    assert 'init = "he"' in printed("vgg11")
+    assert 'init = "torchvision"' in printed("vgg11", "--model-arg", "init=torchvision")
+    assert "init =" not in printed("vgg11", "--recipe", "vgg2014")
+
+
+def test_he_init_gives_vgg_and_alexnet_linear_layers_he_scale():
+    for name, fc in (("vgg11_cifar", "classifier.3"), ("alexnet_cifar", "classifier.3")):
+        torch.manual_seed(0)
+        default, he = cnnzoo.create_model(name), cnnzoo.create_model(name, init="he")
+        std = {m: dict(m.named_modules())[fc].weight.std().item() for m in (default, he)}
+        width = dict(he.named_modules())[fc].in_features
+        assert abs(std[he] - (2 / width) ** 0.5) < 0.1 * (2 / width) ** 0.5
+        assert std[default] < 0.7 * std[he]
 
 
 def test_info_says_which_recipe_is_the_default_and_why(capsys):

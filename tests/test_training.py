@@ -45,6 +45,8 @@ def test_recipes_resolve_to_their_papers_optimiser_and_schedule():
     expect = {
         "alexnet2012": (0.01, 0.9, 5e-4, False, torch.optim.lr_scheduler.ReduceLROnPlateau, 128),
         "vgg2014": (0.01, 0.9, 5e-4, False, torch.optim.lr_scheduler.ReduceLROnPlateau, 256),
+        "alexnet2012-he": (0.01, 0.9, 5e-4, False, torch.optim.lr_scheduler.ReduceLROnPlateau, 128),
+        "vgg2014-he": (0.01, 0.9, 5e-4, False, torch.optim.lr_scheduler.ReduceLROnPlateau, 256),
         "googlenet2014": (0.01, 0.9, 2e-4, False, torch.optim.lr_scheduler.LambdaLR, 128),
         "resnet2015": (0.1, 0.9, 1e-4, False, torch.optim.lr_scheduler.ReduceLROnPlateau, 256),
         "resnet2015-cifar": (0.1, 0.9, 1e-4, False, torch.optim.lr_scheduler.LambdaLR, 128),
@@ -75,7 +77,7 @@ def test_schedules_follow_their_rules():
 
 
 def test_default_recipes_by_family():
-    assert default_recipe("vgg16") == "vgg2014"
+    assert default_recipe("vgg16") == "vgg2014-he"
     assert default_recipe("lenet5") == "fast"
 
 

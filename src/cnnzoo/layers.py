@@ -107,8 +107,9 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     return new_v
 
 
-def init_he(module: nn.Module, fc_std: float = 0.01) -> None:
-    """He (``fan_out``, ReLU) init for convolutions, BN to identity, N(0, ``fc_std``) for linear layers.
+def init_he(module: nn.Module, fc_std: float | None = 0.01) -> None:
+    """He (``fan_out``, ReLU) init for convolutions, BN to identity, N(0, ``fc_std``) for linear layers
+    (``fc_std=None``: He, ``fan_in``, for them too).
 
     He et al., "Delving Deep into Rectifiers", https://arxiv.org/abs/1502.01852 — the lecture's
     "Xavier/2" initialisation.
@@ -122,7 +123,10 @@ def init_he(module: nn.Module, fc_std: float = 0.01) -> None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, fc_std)
+            if fc_std is None:
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            else:
+                nn.init.normal_(m.weight, 0.0, fc_std)
             nn.init.zeros_(m.bias)
 
 

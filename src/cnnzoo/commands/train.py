@@ -170,7 +170,9 @@ def resolve_config(args: argparse.Namespace, defaults: dict[str, Any] | None = N
     named = flags.get("recipe") or file_values.get("recipe")
     recipe = named or default_recipe(args.model)
     file_label = str(args.config)
-    layers = [(f"recipe {recipe}", recipe_overrides(recipe)), ("fine-tuning default", defaults or {}),
+    recipe_values = recipe_overrides(recipe)
+    recipe_kwargs = recipe_values.pop("model_kwargs", {})  # e.g. vgg2014-he's init; --model-arg wins
+    layers = [(f"recipe {recipe}", recipe_values), ("fine-tuning default", defaults or {}),
               (file_label, {k: v for k, v in file_values.items() if k != "model_kwargs"}), ("flag", flags)]
     values: dict[str, Any] = {}
     seen: dict[str, str] = {}
@@ -179,11 +181,13 @@ def resolve_config(args: argparse.Namespace, defaults: dict[str, Any] | None = N
         seen.update(dict.fromkeys(layer, label))
     seen.setdefault("recipe", f"{args.model}'s default")
     values.update(model=args.model, recipe=recipe, progress=args.progress)
-    values["model_kwargs"] = {**file_values.get("model_kwargs", {}), **_model_kwargs(args.model_arg)}
+    values["model_kwargs"] = {**recipe_kwargs, **file_values.get("model_kwargs", {}), **_model_kwargs(args.model_arg)}
     if args.model_arg:
         seen["model_kwargs"] = "--model-arg"
     elif "model_kwargs" in file_values:
         seen["model_kwargs"] = file_label
+    elif recipe_kwargs:
+        seen["model_kwargs"] = f"recipe {recipe}"
     cfg = TrainConfig.from_dict(values)
     cfg.check({k: f"{k} in {source}" for k, v in seen.items() if source and v == file_label})
     if origins is not None:

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from ..base import FeatureInfo, ZooModel
-from ..layers import paper_lrn
+from ..errors import CnnzooError
+from ..layers import init_he, paper_lrn
 from ..registry import ModelInfo, Preprocessing, register_model
 
 #: out channels, kernel, stride, padding, groups
@@ -97,8 +98,11 @@ class AlexNet(ZooModel):
     classifier_name = "classifier.6"
     first_conv = "features.0"
 
-    def __init__(self, spec: AlexNetSpec, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> None:
+    def __init__(self, spec: AlexNetSpec, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5,
+                 init: str = "spec") -> None:
         super().__init__()
+        if init not in ("spec", "he"):
+            raise CnnzooError(f"unknown AlexNet init {init!r}; use spec (the model's own) or he")
         self.num_classes, self.in_chans, self.num_features = num_classes, in_chans, spec.width
         self.features, self.feature_info = make_layers(spec, in_chans)
         self.avgpool = nn.AdaptiveAvgPool2d(spec.pool_size)
@@ -115,8 +119,10 @@ class AlexNet(ZooModel):
                 nn.Linear(spec.width, spec.width), nn.ReLU(inplace=True), nn.Dropout(dropout),  # FC7
                 nn.Linear(spec.width, num_classes),  # FC8
             )
-        self.init_std = spec.init_std
-        if spec.init_std is not None:
+        self.init_std = spec.init_std if init == "spec" else None
+        if init == "he":  # He et al. 2015 for every layer; see the ``alexnet2012-he`` recipe
+            init_he(self, fc_std=None)
+        elif spec.init_std is not None:
             layers = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
             for i, m in enumerate(layers, start=1):
                 nn.init.normal_(m.weight, 0.0, spec.init_std)

@@ -96,6 +96,14 @@ def test_same_seed_same_metrics(tiny, tmp_path):
     assert report["config"]["channels_last"] is False  # unset, it resolves per device: off on CPU
 
 
+def test_epoch_lines_show_validation_only_when_there_is_a_split(tiny, tmp_path):
+    lines: list[str] = []
+    fit(tiny_cfg(tiny, tmp_path / "v", epochs=1), log=lines.append)
+    fit(tiny_cfg(tiny, tmp_path / "n", epochs=1, val_size=0), log=lines.append)
+    epochs = [line for line in lines if line.startswith("epoch")]
+    assert len(epochs) == 2 and "val loss" in epochs[0] and "val" not in epochs[1]
+
+
 def _cli(root: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "cnnzoo", "train", "lenet5", "--data", "mnist", "--data-root", str(root),
             "--epochs", "4", "--batch-size", "40", "--lr", "0.05", "--val-size", "60", "--schedule", "constant",

@@ -224,9 +224,10 @@ def train_epochs(run: Run) -> Outcome:
             if dist.main:
                 _save_epoch(run, optimizer, scheduler, scaler, ema, g, epoch, best, best_epoch, best_state, history)
                 tb.log(row)
+                # Without a validation split the "val" figures are the training ones: not printed twice.
+                val = f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  " if len(run.val_idx) else ""
                 run.say(f"epoch {epoch:>3}/{cfg.epochs}  lr {row['lr']:.2e}  train loss {row['train_loss']:.4f} "
-                        f"acc {row['train_acc']:.4f}  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  "
-                        f"{row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f} s")
+                        f"acc {row['train_acc']:.4f}  {val}{row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f} s")
     finally:
         if progress:
             progress.stop()

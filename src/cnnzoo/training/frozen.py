@@ -249,8 +249,9 @@ def train_steps(model: nn.Module, plan: FrozenPlan, cache: Tensor, labels: Tenso
         if row["val_acc"] > best or not len(val_labels):
             best, best_round = row["val_acc"], row["epoch"]
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        shown = f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  " if len(val_labels) else ""
         say(f"step {step:>5}/{steps}  lr {row['lr']:.2e}  train loss {row['train_loss']:.4f} acc "
-            f"{row['train_acc']:.4f}  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  {elapsed:.1f} s")
+            f"{row['train_acc']:.4f}  {shown}{elapsed:.1f} s")
         loss_sum = correct = seen = 0.0
         t0 = time.perf_counter()
     return history, best_state, best_round

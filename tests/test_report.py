@@ -180,6 +180,17 @@ def test_weights_file_is_analysed_with_its_arguments(tmp_path, capsys):
     assert "holds a resnet18_cifar, not a lenet5" in capsys.readouterr().err
 
 
+
+def test_weights_file_sets_the_default_input_channels(tmp_path):
+    from cnnzoo import create_model
+    from cnnzoo.weights import save_model
+
+    path = tmp_path / "lenet-rgb.safetensors"  # LeNet-5 trained on colour photos: 3 channels, not its own 1
+    save_model(create_model("lenet5", num_classes=4, in_chans=3), path)
+    out = tmp_path / "l.html"
+    assert main(["report", "lenet5", "--weights", str(path), "--out", str(out)]) == 0
+    assert "3x32x32" in out.read_text()
+
 # in a real browser ----------------------------------------------------------------------------------
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="no chromium binary: `apt-get install chromium` "
                                     "(make setup tries); the page's browser tests need it")

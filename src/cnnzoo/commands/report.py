@@ -76,7 +76,9 @@ def _with_weights(name: str, weights: str, input_size: tuple[int, ...] | None, d
     model = create_model(name, **args)
     load_weights(model, state)  # the file must fit the model it describes
     label = Path(weights).name + (f" ({', '.join(f'{k}={v}' for k, v in args.items())})" if args else "")
-    result = analyze(model, input_size or info.input_size, dtype=dtype, training=training)
+    # The default input has the channels the file's model takes (a LeNet-5 trained on colour photos: 3).
+    default = (args.get("in_chans", info.input_size[0]), *info.input_size[1:])
+    result = analyze(model, input_size or default, dtype=dtype, training=training)
     result.model = name
     return result, label
 
@@ -133,8 +135,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).suffix.lower() not in (".html", ".htm"):
         raise CnnzooError(f"--out {args.out!r} should end in .html: the page is HTML")
     html, default = build(args)
+    from ..weights import atomic_write
+
     out = Path(args.out or default)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
+    atomic_write(out, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
     print(f"wrote {out} ({len(html.encode()) / 1e3:,.0f} kB): open it in a browser, no network needed")
     return 0

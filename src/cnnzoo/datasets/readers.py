@@ -181,7 +181,8 @@ def load_folder(path: Path, image_size: int = 64, test_fraction: float = 0.2, se
     seeded ``test_fraction`` of each class is held out as the test set. At least two classes are needed."""
     path = Path(path)
     if not path.is_dir():
-        raise CnnzooError(f"dataset folder {path} does not exist")
+        raise CnnzooError(f"dataset folder {path} does not exist; "
+                          "give a folder with one subfolder of images per class, as --data folder:PATH")
     split_dirs = {s: path / s for s in ("train", "test")}
     if all(d.is_dir() for d in split_dirs.values()):
         train = _scan(split_dirs["train"])

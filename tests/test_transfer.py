@@ -205,6 +205,20 @@ def test_resume_across_unfreezing_equals_an_uninterrupted_run(tiny, resnet_weigh
     assert not torch.equal(whole["conv1.weight"], pre["conv1.weight"])  # and then everything trained
 
 
+def test_resume_of_a_finished_run_on_cached_features_returns_its_report(tiny, resnet_weights, tmp_path):
+    cfg = cfg_for(tiny, tmp_path / "ft", model="resnet20_cifar", weights=str(resnet_weights), strategy="linear",
+                  augment=(), limit_per_class=8, steps=20)
+    first = fit(cfg, **quiet)
+    assert first["cached_features"] and not (tmp_path / "ft" / "last.pt").exists()
+    lines: list[str] = []
+    again = fit(cfg, resume=True, log=lines.append)
+    assert again["test_top1"] == first["test_top1"]
+    assert lines[0].startswith("nothing to resume: the run in") and "trained on cached features" in lines[0]
+    with pytest.raises(CnnzooError, match="cached features keeps none while it trains"):
+        fit(cfg_for(tiny, tmp_path / "never", model="resnet20_cifar", weights=str(resnet_weights),
+                    strategy="linear", augment=()), resume=True, **quiet)
+
+
 def test_grayscale_weights_from_rgb_sum_the_first_filters(tmp_path):
     rgb = cnnzoo.create_model("resnet20_cifar").eval()
     rgb.save(tmp_path / "rgb.safetensors")

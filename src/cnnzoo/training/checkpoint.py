@@ -24,7 +24,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise CnnzooError(f"no checkpoint at {path}; start a run without --resume, or give the run's --out")
+        raise CnnzooError(f"no checkpoint at {path}; start a run without --resume, or give the run's --out "
+                          "(a fine-tuning run on cached features keeps none while it trains: run it again, it is quick)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -74,11 +74,28 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
     :mod:`cnnzoo.training.frozen`) trains on the cached outputs; every other run trains epoch by epoch.
     """
     cfg.check()
+    if resume and (done := _finished_on_cache(run_folder(cfg))) is not None:
+        log(f"nothing to resume: the run in {run_folder(cfg)} finished (it trained on cached features, which keeps "
+            f"no last.pt); test top-1 {done['test_top1']:.4f} in its report.json")
+        return done
     run = start(cfg, resume, log)
     outcome = train_frozen(run) if run.groups is not None else None
     if outcome is None:
         outcome = train_epochs(run)
     return finish(run, outcome)
+
+
+def _finished_on_cache(out: Path) -> dict[str, Any] | None:
+    """The report of a finished run in ``out`` that trained on cached features (such runs keep no last.pt)."""
+    import json
+
+    if (out / "last.pt").is_file() or not (out / "report.json").is_file():
+        return None
+    try:
+        report = json.loads((out / "report.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and report.get("cached_features") else None
 
 
 def start(cfg: TrainConfig, resume: bool, log: Any) -> Run:
@@ -299,6 +316,7 @@ def finish(run: Run, outcome: Outcome) -> dict[str, Any]:
         "classes": list(data.classes), "train_time_s": outcome.train_time, "test_time_s": test_time,
         "images_per_s": sum(r["images_per_s"] for r in history) / max(1, len(history)), "epochs": cfg.epochs,
         "config": cfg.to_dict(), "device": str(device), "processes": run.dist.world,
+        "cached_features": outcome.pre_logits is not None,
     }
     if run.dist.main:
         final_ckpt = {"model_name": run.name, "model_args": run.model.model_args, "model": _cpu(final.state_dict()),

@@ -243,12 +243,27 @@ def test_cli_reports_bad_files_and_still_predicts_the_good_one(capsys, tmp_path)
     (["predict", "efficientnet_lite9", "x.png"], "unknown model"),
     (["predict", "efficientnet_lite0", "--weights", "resnet", "x.png"], "efficientnet_lite0 has no weights 'resnet'"),
     (["predict", "efficientnet_lite0_cifar", "x.png"], "pass --weights"),
+    (["predict", str(PHOTOS / "coffee.png"), str(PHOTOS / "chelsea.png")], "is an image, but the first argument is"),
 ])
 def test_cli_user_errors_are_one_line(capsys, argv, message):
     assert main(argv) == 2
     captured = capsys.readouterr()
     err = _lines(captured.err)
     assert len(err) == 1 and message in err[0] and captured.out == ""
+
+
+def test_cli_takes_a_saved_model_file_as_the_model(capsys, tmp_path):
+    import cnnzoo
+
+    path = tmp_path / "mine.safetensors"
+    cnnzoo.create_model("lenet5", num_classes=3, in_chans=3).save(path)
+    assert main(["predict", str(path), "--topk", "2", str(PHOTOS / "coffee.png")]) == 0
+    out = _lines(capsys.readouterr().out)
+    assert out[0] == str(PHOTOS / "coffee.png") and len(out) == 3
+    plain = tmp_path / "plain.pth"
+    torch.save(cnnzoo.create_model("lenet5").state_dict(), plain)
+    assert main(["predict", str(plain), str(PHOTOS / "coffee.png")]) == 2
+    assert "does not record which model it holds" in capsys.readouterr().err
 
 
 def test_cli_rejects_a_corrupt_weights_file(capsys, tmp_path):

@@ -192,17 +192,25 @@ def load(path: Any, **overrides: Any) -> nn.Module:
     return model
 
 
-def create_model_with_weights(name: str, weights: str, command: str = "") -> nn.Module:
+def create_model_with_weights(name: str | None, weights: str, command: str = "") -> nn.Module:
     """``name`` with ``weights`` (a tag or a file); a cnnzoo file that records its arguments (say 10 classes)
     is rebuilt with them, and a training checkpoint's class names become ``model.class_names``. ``command``
-    (``"predict"``) goes into the hint when the file holds another model."""
+    (``"predict"``) goes into the hint when the file holds another model. ``name=None``: the model the
+    file records."""
     import os
 
     from .weights import load_weights, read_weights
 
     if not os.path.isfile(weights):
+        if name is None:
+            raise WeightsError(f"{weights!r} is neither a registered model nor a weights file")
         return create_model(name, weights=weights)
     state, meta = read_weights(weights)
+    if name is None:
+        if "model_name" not in meta:
+            raise WeightsError(f"{weights} does not record which model it holds; name it: "
+                               f"`cnnzoo {command or 'predict'} MODEL --weights {weights} ...`")
+        name = meta["model_name"]
     if meta.get("model_name", name) != name:
         hint = f"; run `cnnzoo {command} {meta['model_name']} ...`" if command else ""
         raise WeightsError(f"{weights} holds a {meta['model_name']}, not a {name}{hint}")

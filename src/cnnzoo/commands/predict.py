@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import torch
@@ -11,10 +12,13 @@ from ..errors import CnnzooError
 from ..inference import ENGINE_HELP, ENGINES
 from ..argtypes import positive_int
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify image files: top-k classes with probabilities")
-    p.add_argument("model", help="registered model name (see `cnnzoo list`)")
+    p.add_argument("model", help="registered model name (see `cnnzoo list`), or a weights file that records its "
+                                 "model (a run's best.pt, a model.save file)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow reads)")
     p.add_argument("--weights", help="a registered tag such as 'imagenet', or a weights file "
                                      "(default: the model's pretrained weights, where it has some)")
@@ -30,11 +34,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..preprocess import ImageError, class_names, load_and_preprocess, preprocessing_for
     from ..registry import create_model_with_weights, model_info
 
-    info = model_info(args.model)
-    weights = args.weights or (info.pretrained[0] if info.pretrained else None)
-    if weights is None:
-        raise CnnzooError(f"{args.model} has no pretrained weights; pass --weights FILE (a trained model)")
-    model = create_model_with_weights(args.model, weights, "predict").eval()
+    if os.path.splitext(args.model)[1].lower() in IMAGE_SUFFIXES:
+        raise CnnzooError(f"{args.model} is an image, but the first argument is the model (a registered name or "
+                          "a weights file): cnnzoo predict MODEL IMAGE ...")
+    if os.path.isfile(args.model) and not args.weights:  # `cnnzoo predict runs/x/best.pt photo.jpg`
+        model = create_model_with_weights(None, args.model, "predict").eval()
+    else:
+        info = model_info(args.model)
+        weights = args.weights or (info.pretrained[0] if info.pretrained else None)
+        if weights is None:
+            raise CnnzooError(f"{args.model} has no pretrained weights; pass --weights FILE (a trained model)")
+        model = create_model_with_weights(args.model, weights, "predict").eval()
     spec = getattr(model, "pretrained_weights", None)
     prep = spec.preprocessing if spec is not None else preprocessing_for(model)
     names = spec.categories if spec is not None and len(spec.categories) == model.num_classes else \

@@ -210,7 +210,8 @@ def make_plan(row: Row, opts: argparse.Namespace) -> str:
         tmp.write_text(json.dumps({"args": args, "rate": rate}))
         os.replace(tmp, plan_file)
     saved = json.loads(plan_file.read_text())
-    return f"{row.model}: {saved['rate']:.0f} images/s -> cnnzoo train {' '.join(saved['args'])}"
+    rate = f"{saved['rate']:.0f} images/s" if saved["rate"] else "the recipe's schedule"
+    return f"{row.model}: {rate} -> cnnzoo train {' '.join(saved['args'])}"
 
 
 def run_row(row: Row, opts: argparse.Namespace, table: Table) -> str:

@@ -219,6 +219,13 @@ def test_resume_of_a_finished_run_on_cached_features_returns_its_report(tiny, re
                     strategy="linear", augment=()), resume=True, **quiet)
 
 
+def test_auto_engine_stays_eager_for_few_images(tiny, resnet_weights, tmp_path):
+    lines: list[str] = []
+    fit(cfg_for(tiny, tmp_path / "few", model="resnet20_cifar", weights=str(resnet_weights), strategy="linear",
+                augment=(), limit_per_class=8, steps=10, engine="auto"), log=lines.append)
+    assert any(line.startswith("engine auto: eager for ") and "below 500" in line for line in lines)
+
+
 def test_grayscale_weights_from_rgb_sum_the_first_filters(tmp_path):
     rgb = cnnzoo.create_model("resnet20_cifar").eval()
     rgb.save(tmp_path / "rgb.safetensors")

@@ -118,3 +118,13 @@ def test_pipeline_upsamples_when_asked():
 def test_unknown_augmentation_is_refused():
     with pytest.raises(ValueError, match="unknown augmentation 'mixup'"):
         BatchPipeline((0.0,), (1.0,), augment=("crop", "mixup"))
+
+
+def test_data_fetch_says_when_debians_fashion_mnist_is_there(tmp_path, monkeypatch, capsys):
+    from cnnzoo.cli import main
+    from cnnzoo.datasets import fetch as sources
+
+    write_idx_dataset(tmp_path, n_train=30, n_test=10)  # the four files, under Debian's names
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", tmp_path)
+    assert main(["data", "fetch", "fashion-mnist"]) == 0
+    assert f"already installed at {tmp_path}" in capsys.readouterr().out

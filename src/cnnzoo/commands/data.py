@@ -19,6 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..datasets import fetch as sources
+
+    debian = sources.DEBIAN_FASHION_MNIST
+    if args.name == "fashion-mnist" and not args.root and all(
+            (debian / rf.name).is_file() for rf in SOURCES["fashion-mnist"]):
+        print(f"fashion-mnist: already installed at {debian} (Debian's dataset-fashion-mnist), "
+              "which training reads first; nothing to download")
+        return 0
     folder = fetch(args.name, Path(args.root) if args.root else None)
     print(f"{args.name}: {folder}")
     return 0

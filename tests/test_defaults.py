@@ -9,6 +9,7 @@ import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.commands.run import MAIN_JOB_THREADS, main_job_config
 from cnnzoo.layers import MaxPool2x2
+from cnnzoo.training.config import TrainConfig
 from cnnzoo.training.recipes import FINETUNE, RECIPES, default_recipe, recipe_choice
 
 
@@ -43,6 +44,20 @@ def test_default_recipes_and_why():
     recipe, why = recipe_choice("resnet20_cifar")
     assert recipe == "fast" and "resnet2015-cifar is for ~180 epochs" in why
     assert recipe_choice("resnet50") == ("resnet2015", "resnet2015, its paper's (He et al. 2015)")
+    # ResNet-110 with stochastic depth diverges under fast at He init: its blocks start as the identity.
+    assert default_recipe("resnet110_sd_cifar") == "fast-identity" and default_recipe("resnet110_cifar") == "fast"
+
+
+def test_fast_identity_starts_every_block_as_the_identity():
+    from cnnzoo.training.recipes import recipe_overrides
+
+    cfg = TrainConfig(model="resnet110_sd_cifar", **recipe_overrides("fast-identity"))
+    model = cnnzoo.create_model("resnet110_sd_cifar", in_chans=1, **cfg.model_kwargs).eval()
+    assert all(int(torch.count_nonzero(block.bn2.weight)) == 0 for stage in (model.layer1, model.layer2, model.layer3)
+               for block in stage)
+    x = torch.randn(2, 16, 8, 8)
+    block = model.layer1[0]
+    assert torch.equal(block(x), torch.relu(x))  # the identity shortcut, then the ReLU
 
 
 def test_fast_recipe_trains_short_runs_without_augmentation():

@@ -25,6 +25,7 @@ from datagen import write_idx_dataset
 # The model each default recipe is tried on: the cheapest at 28 px of those it is the default of.
 RECIPE_MODELS = {
     "fast": "lenet5",
+    "fast-identity": "resnet110_sd_cifar",
     "alexnet2012": "nin",  # trains as nin_cifar
     "alexnet2012-he": "alexnet2012",  # trains as alexnet_cifar
     "vgg2014-he": "vgg11",

@@ -46,6 +46,7 @@ def test_default_recipes_and_why():
     assert recipe_choice("resnet50") == ("resnet2015", "resnet2015, its paper's (He et al. 2015)")
     # ResNet-110 with stochastic depth diverges under fast at He init: its blocks start as the identity.
     assert default_recipe("resnet110_sd_cifar") == "fast-identity" and default_recipe("resnet110_cifar") == "fast"
+    assert recipe_choice("squeezenet1_0") == ("squeezenet2016", "squeezenet2016, its paper's (Iandola et al. 2016)")
 
 
 def test_fast_identity_starts_every_block_as_the_identity():

@@ -53,6 +53,7 @@ def test_recipes_resolve_to_their_papers_optimiser_and_schedule():
         "densenet2016": (0.1, 0.9, 1e-4, True, torch.optim.lr_scheduler.LambdaLR, 64),
         "fast": (0.1, 0.9, 5e-4, True, torch.optim.lr_scheduler.LambdaLR, 128),
         "fast-identity": (0.1, 0.9, 5e-4, True, torch.optim.lr_scheduler.LambdaLR, 128),
+        "squeezenet2016": (0.01, 0.9, 2e-4, False, torch.optim.lr_scheduler.LambdaLR, 128),
     }
     assert set(expect) == set(RECIPES)
     for name, (lr, mom, wd, nesterov, sched_type, batch) in expect.items():

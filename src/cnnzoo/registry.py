@@ -180,14 +180,20 @@ def _weights_tag(info: ModelInfo, weights: Any) -> PretrainedWeights | None:
 
 def load(path: Any, **overrides: Any) -> nn.Module:
     """Rebuild a model from a file that names it (a cnnzoo safetensors file or checkpoint) and load its weights."""
-    from .weights import load_weights, read_weights
+    from .weights import read_weights
 
     state, info = read_weights(path)
     if "model_name" not in info:
         raise WeightsError(f"{str(path)!r} does not say which model it holds; "
                            "use cnnzoo.create_model(NAME, weights=PATH)")
-    args = {**info.get("model_args", {}), **overrides}
-    model = create_model(info["model_name"], **args)
+    return _rebuilt(info["model_name"], state, info, **overrides)
+
+
+def _rebuilt(name: str, state: dict, meta: dict, **overrides: Any) -> nn.Module:
+    """``name`` built with the arguments a file records (``overrides`` win) and the file's weights loaded."""
+    from .weights import load_weights
+
+    model = create_model(name, **{**meta.get("model_args", {}), **overrides})
     load_weights(model, state)
     return model
 
@@ -199,7 +205,7 @@ def create_model_with_weights(name: str | None, weights: str, command: str = "")
     file records."""
     import os
 
-    from .weights import load_weights, read_weights
+    from .weights import read_weights
 
     if not os.path.isfile(weights):
         if name is None:
@@ -214,8 +220,7 @@ def create_model_with_weights(name: str | None, weights: str, command: str = "")
     if meta.get("model_name", name) != name:
         hint = f"; run `cnnzoo {command} {meta['model_name']} ...`" if command else ""
         raise WeightsError(f"{weights} holds a {meta['model_name']}, not a {name}{hint}")
-    model = create_model(name, **meta.get("model_args", {}))
-    load_weights(model, state)
+    model = _rebuilt(name, state, meta)
     classes = meta.get("classes")
     if isinstance(classes, list) and len(classes) == getattr(model, "num_classes", None):
         model.class_names = tuple(classes)  # a training checkpoint's own class names

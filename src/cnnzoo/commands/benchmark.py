@@ -37,7 +37,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-
 def torch_threads() -> int:
     import torch
 

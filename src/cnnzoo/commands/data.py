@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..datasets.fetch import SOURCES, data_home, fetch
+from ..datasets.fetch import SOURCES, data_home, fetch, installed_copy
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,13 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..datasets import fetch as sources
-
-    debian = sources.DEBIAN_FASHION_MNIST
-    if args.name == "fashion-mnist" and not args.root and all(
-            (debian / rf.name).is_file() for rf in SOURCES["fashion-mnist"]):
-        print(f"fashion-mnist: already installed at {debian} (Debian's dataset-fashion-mnist), "
-              "which training reads first; nothing to download")
+    if not args.root and (copy := installed_copy(args.name)) is not None:
+        print(f"{args.name}: already installed at {copy} (Debian's package), which training reads first; "
+              "nothing to download")
         return 0
     folder = fetch(args.name, Path(args.root) if args.root else None)
     print(f"{args.name}: {folder}")

@@ -87,8 +87,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-
-
 def _full_shape(given: tuple[int, ...] | None, default: tuple[int, int, int], in_chans: int) -> tuple[int, int, int]:
     if given is None:
         return (in_chans, *default[1:])

@@ -12,9 +12,6 @@ from ..errors import CnnzooError
 from ..inference import ENGINE_HELP, ENGINES
 from ..argtypes import positive_int
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify image files: top-k classes with probabilities")
     p.add_argument("model", help="registered model name (see `cnnzoo list`), or a weights file that records its "
@@ -32,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..preprocess import ImageError, class_names, load_and_preprocess, preprocessing_for
+    from ..datasets.readers import IMAGE_SUFFIXES
     from ..registry import create_model_with_weights, model_info
 
     if os.path.splitext(args.model)[1].lower() in IMAGE_SUFFIXES:

@@ -130,13 +130,13 @@ def build(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ..weights import atomic_write
+
     if bool(args.model) == bool(args.compare):
         raise CnnzooError("give one MODEL, or --compare M1 M2 ... (not both)")
     if args.out and Path(args.out).suffix.lower() not in (".html", ".htm"):
         raise CnnzooError(f"--out {args.out!r} should end in .html: the page is HTML")
     html, default = build(args)
-    from ..weights import atomic_write
-
     out = Path(args.out or default)
     atomic_write(out, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
     print(f"wrote {out} ({len(html.encode()) / 1e3:,.0f} kB): open it in a browser, no network needed")

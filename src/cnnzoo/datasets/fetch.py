@@ -64,6 +64,13 @@ def md5sum(path: Path) -> str:
     return h.hexdigest()
 
 
+def installed_copy(name: str) -> Path | None:
+    """A system-wide copy of ``name``'s files (Debian's ``dataset-fashion-mnist``), where one is installed."""
+    if name == "fashion-mnist" and all((DEBIAN_FASHION_MNIST / rf.name).is_file() for rf in SOURCES[name]):
+        return DEBIAN_FASHION_MNIST
+    return None
+
+
 def fetch(name: str, root: Path | None = None) -> Path:
     """Download ``name``'s official files into ``root`` (default: the data cache), verifying each MD5."""
     if name not in SOURCES:

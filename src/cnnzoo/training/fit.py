@@ -74,8 +74,8 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, A
     :mod:`cnnzoo.training.frozen`) trains on the cached outputs; every other run trains epoch by epoch.
     """
     cfg.check()
-    if resume and (done := _finished_on_cache(run_folder(cfg))) is not None:
-        log(f"nothing to resume: the run in {run_folder(cfg)} finished (it trained on cached features, which keeps "
+    if resume and (done := _finished_on_cache(out := run_folder(cfg))) is not None:
+        log(f"nothing to resume: the run in {out} finished (it trained on cached features, which keeps "
             f"no last.pt); test top-1 {done['test_top1']:.4f} in its report.json")
         return done
     run = start(cfg, resume, log)

@@ -15,25 +15,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Krizhevsky et al. 2012: SGD 0.9, lr 1e-2 /10 on plateau, wd 5e-4, batch 128, crops + flips + PCA noise.
     "alexnet2012": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=128,
                         schedule="plateau", gamma=0.1, patience=2, augment=("crop", "flip", "pca")),
-    # The same, with the nets built with He init (He et al. 2015) for every layer: the default of AlexNet and
-    # ZFNet. Under their own init (N(0, 0.01), or PyTorch's for the small variants) these nets without batch
-    # norm sit at chance for the first hundreds of steps (AlexNet's small variant on Fashion-MNIST: loss 2.30
-    # after 55 steps at lr 0.01; with He init, 0.69 test top-1 after 60 steps). alexnet2012 stays as it was,
-    # under its name.
-    "alexnet2012-he": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=128,
-                           schedule="plateau", gamma=0.1, patience=2, augment=("crop", "flip", "pca"),
-                           model_kwargs={"init": "he"}),
     # Simonyan & Zisserman 2014: as AlexNet with batch 256; scale jittering ~ random-resized crops.
     "vgg2014": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=256,
                     schedule="plateau", gamma=0.1, patience=2, augment=("crop", "flip")),
-    # The same, with the nets built with He init for the linear layers too: the default of the VGGs. Under
-    # torchvision's init (N(0, 0.01) linear layers) a VGG without batch norm sits at chance for the first
-    # hundreds of steps (VGG-11 on Fashion-MNIST: loss 2.302 after 150 steps), and one with BN (in its
-    # convolutions only) starts slowly (tests/test_recipes_learn.py: VGG-11-BN's loss 2.30 -> 1.96 in 240
-    # steps). The paper initialised its deeper nets from net A; vgg2014 stays as it was, under its name.
-    "vgg2014-he": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=256,
-                       schedule="plateau", gamma=0.1, patience=2, augment=("crop", "flip"),
-                       model_kwargs={"init": "he"}),
     # Szegedy et al. 2014: SGD 0.9, lr x0.96 every 8 epochs, aux losses x0.3, photometric distortions.
     # The paper gives no base lr or weight decay: 0.01 and 2e-4 (Caffe's reproduction) are ours.
     "googlenet2014": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=2e-4, batch_size=128,
@@ -62,36 +46,58 @@ RECIPES: dict[str, dict[str, Any]] = {
     # zero, so the last epoch is the result, and every image trains (the same run holding out 1,000: 57.3%).
     "fast": dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4, batch_size=128,
                  schedule="onecycle", label_smoothing=0.1, warmup_epochs=0.3, augment=(), val_size=0),
-    # The same, with every residual block starting as the identity (its last BN's scale zero; Goyal et al.
-    # 2017): the default of ResNet-110 with stochastic depth. Under He init its 54 residual branches add up
-    # (loss 3.35 before the first step, against 2.30 at chance), stochastic depth's 1/(1-p) scaling doubles
-    # the deepest ones, and fast's lr 0.1 then blows the loss up to 20-25 within 10 steps; with each block
-    # starting as the identity it starts at 2.34 and falls. On Fashion-MNIST in the CPU results table's
-    # budget: 0.208 test top-1 under fast.
-    "fast-identity": dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4, batch_size=128,
-                          schedule="onecycle", label_smoothing=0.1, warmup_epochs=0.3, augment=(), val_size=0,
-                          model_kwargs={"zero_init_residual": True}),
 }
+
+# The variants: each is its base recipe with the model built differently; the faithful one keeps its name.
+# alexnet2012 with the nets built with He init (He et al. 2015) for every layer: the default of AlexNet and
+# ZFNet. Under their own init (N(0, 0.01), or PyTorch's for the small variants) these nets without batch
+# norm sit at chance for the first hundreds of steps (AlexNet's small variant on Fashion-MNIST: loss 2.30
+# after 55 steps at lr 0.01; with He init, 0.69 test top-1 after 60 steps). alexnet2012 stays as it was,
+# under its name.
+RECIPES["alexnet2012-he"] = {**RECIPES["alexnet2012"], "model_kwargs": {"init": "he"}}
+# vgg2014 with the nets built with He init for the linear layers too: the default of the VGGs. Under
+# torchvision's init (N(0, 0.01) linear layers) a VGG without batch norm sits at chance for the first
+# hundreds of steps (VGG-11 on Fashion-MNIST: loss 2.302 after 150 steps), and one with BN (in its
+# convolutions only) starts slowly (tests/test_recipes_learn.py: VGG-11-BN's loss 2.30 -> 1.96 in 240
+# steps). The paper initialised its deeper nets from net A; vgg2014 stays as it was, under its name.
+RECIPES["vgg2014-he"] = {**RECIPES["vgg2014"], "model_kwargs": {"init": "he"}}
+# fast with every residual block starting as the identity (its last BN's scale zero; Goyal et al.
+# 2017): the default of ResNet-110 with stochastic depth. Under He init its 54 residual branches add up
+# (loss 3.35 before the first step, against 2.30 at chance), stochastic depth's 1/(1-p) scaling doubles
+# the deepest ones, and fast's lr 0.1 then blows the loss up to 20-25 within 10 steps; with each block
+# starting as the identity it starts at 2.34 and falls. On Fashion-MNIST in the CPU results table's
+# budget: 0.208 test top-1 under fast.
+RECIPES["fast-identity"] = {**RECIPES["fast"], "model_kwargs": {"zero_init_residual": True}}
 
 #: models whose default is ``fast-identity`` (see its comment)
 IDENTITY_START = ("resnet110_sd_cifar",)
 
 _BY_FAMILY = {
-    "alexnet": "alexnet2012-he", "zfnet": "alexnet2012-he", "lenet": "fast", "vgg": "vgg2014", "nin": "alexnet2012",
-    "googlenet": "googlenet2014", "inception": "googlenet2014", "resnet": "resnet2015",
+    "alexnet": "alexnet2012-he", "zfnet": "alexnet2012-he", "lenet": "fast", "vgg": "vgg2014-he",
+    "nin": "alexnet2012", "googlenet": "googlenet2014", "inception": "googlenet2014", "resnet": "resnet2015",
     "preact_resnet": "resnet2015-cifar", "wide_resnet": "resnet2015-cifar", "resnext": "resnet2015",
     "densenet": "densenet2016", "squeezenet": "squeezenet2016",
 }
 
-
 _SOURCES = {"alexnet2012": "Krizhevsky et al. 2012", "vgg2014": "Simonyan & Zisserman 2014",
-            "alexnet2012-he": "Krizhevsky et al. 2012, He init", "vgg2014-he": "Simonyan & Zisserman 2014, He init", "googlenet2014": "Szegedy et al. 2014", "resnet2015": "He et al. 2015",
+            "googlenet2014": "Szegedy et al. 2014", "resnet2015": "He et al. 2015",
             "resnet2015-cifar": "He et al. 2015, section 4.2", "densenet2016": "Huang et al. 2016",
             "squeezenet2016": "Iandola et al. 2016"}
 
+#: why a model's default is a variant rather than its paper's recipe
+_VARIANT_WHY = {
+    "alexnet2012-he": "alexnet2012-he: its paper's (Krizhevsky et al. 2012) with He init; without BN, its own "
+                      "init does not start learning in a short run",
+    "vgg2014-he": "vgg2014-he: its paper's (Simonyan & Zisserman 2014) with He init for the linear layers; with "
+                  "torchvision's N(0, 0.01), they do not start learning in a short run",
+    "fast-identity": "fast-identity: fast with each residual block starting as the identity; under He init this "
+                     "deep a stochastic-depth net diverges at fast's learning rate",
+}
+
 
 def recipe_choice(model: str) -> tuple[str, str]:
-    """The recipe a model trains with unless told otherwise, and why: its paper's, else ``fast``.
+    """The recipe a model trains with unless told otherwise, and why: its paper's, a documented variant of it
+    (``_VARIANT_WHY``), else ``fast``.
 
     CIFAR-style ResNets (small inputs) default to ``fast``, not to their paper's CIFAR recipe: that recipe
     (64k iterations, about 180 epochs, crops and flips) is made for long runs, and in a user's first short
@@ -101,18 +107,11 @@ def recipe_choice(model: str) -> tuple[str, str]:
     from ..registry import model_info  # here, not at the top: `cnnzoo train --help` reads RECIPES without torch
 
     info = model_info(model)
-    recipe = _BY_FAMILY.get(info.family, "fast")
-    if model in IDENTITY_START:
-        return "fast-identity", ("fast-identity: fast with each residual block starting as the identity; under He "
-                                 "init this deep a stochastic-depth net diverges at fast's learning rate")
+    recipe = "fast-identity" if model in IDENTITY_START else _BY_FAMILY.get(info.family, "fast")
     if recipe == "resnet2015" and info.input_size[1] <= 64:
         return "fast", "fast (the paper's resnet2015-cifar is for ~180 epochs; in short runs a plain SGD loop beats it)"
-    if recipe == "vgg2014":
-        return "vgg2014-he", ("vgg2014-he: its paper's (Simonyan & Zisserman 2014) with He init for the linear "
-                              "layers; with torchvision's N(0, 0.01), they do not start learning in a short run")
-    if recipe == "alexnet2012-he":
-        return recipe, ("alexnet2012-he: its paper's (Krizhevsky et al. 2012) with He init; without BN, its own init "
-                        "does not start learning in a short run")
+    if recipe in _VARIANT_WHY:
+        return recipe, _VARIANT_WHY[recipe]
     if recipe == "fast":
         return "fast", "fast: there is no paper recipe for this family"
     return recipe, f"{recipe}, its paper's ({_SOURCES[recipe]})"

@@ -4,7 +4,7 @@ For each model (fp32, eval mode, the same weights, a random batch):
 
 - ``eager``: ``model(x)`` under ``torch.inference_mode()``;
 - ``compile``: ``torch.compile(model)`` (inductor, default mode), compiled on a warm-up batch;
-- ``auto``: ``cnnzoo.inference.build_engine(model, ..., engine="auto")`` with an empty cache, so its
+- ``auto``: ``cnnzoo.runtime.build_engine(model, ..., engine="auto")`` with an empty cache, so its
   one-time cost (export, measuring the candidates) is shown too; then the engine it picked.
 
 The engines are timed in interleaved rounds (per round, each engine runs one untimed batch and then one
@@ -30,7 +30,7 @@ import torch
 
 import analyze_speed  # benchmarks/: the same hardware line as the other scripts
 import cnnzoo
-from cnnzoo.inference import build_engine
+from cnnzoo.runtime import build_engine
 
 #: (model, batch size): the issue's table
 CASES = (("efficientnet_lite0", 32), ("mobilenet_v2", 32), ("resnet50", 32), ("lenet5", 256))

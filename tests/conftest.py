@@ -12,7 +12,7 @@ import cnnzoo
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Exported graphs and engine choices (cnnzoo.inference) go to a throwaway cache, not the user's.
+    # Exported graphs and engine choices (cnnzoo.runtime) go to a throwaway cache, not the user's.
     if "CNNZOO_CACHE" not in os.environ:
         cache = tempfile.mkdtemp(prefix="cnnzoo-test-cache-")
         os.environ["CNNZOO_CACHE"] = cache

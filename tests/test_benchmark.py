@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnzoo import benchmark as bench
+from cnnzoo.runtime import benchmark as bench
 from cnnzoo.cli import main
-from cnnzoo.power import Energy, RaplMeter, SampledMeter, Unmeasurable, nvml_meter, power_meter, rapl_meter
+from cnnzoo.runtime.power import Energy, RaplMeter, SampledMeter, Unmeasurable, nvml_meter, power_meter, rapl_meter
 
 FAST = dict(budget_s=0.01, warmup=1, min_runs=3, threads=1)  # one thread: steady on a busy machine
 
@@ -183,7 +183,7 @@ def test_rapl_not_measurable_paths(tmp_path, monkeypatch):
     def denied(path, default=None):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("cnnzoo.power._read_int", denied)
+    monkeypatch.setattr("cnnzoo.runtime.power._read_int", denied)
     meter = power_meter(torch.device("cpu"), tmp_path)
     assert isinstance(meter, Unmeasurable) and "permission denied" in meter.reason and "root" in meter.reason
 
@@ -237,7 +237,7 @@ def test_cli_formats_out_and_plot(tmp_path, capsys, no_rapl):
     assert {r["model"] for r in rows} >= {"lenet5"} and "taken from" in captured.err
     assert main(["benchmark", "lenet5", "--batch-sizes", "1", "--out", str(out), *FAST_CLI]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split()[:5] == ["model", "input", "batch", "engine", "img/s"]
+    assert table[0].split()[:6] == ["model", "input", "batch", "engine", "precision", "img/s"]
     assert table[2].split()[:4] == ["lenet5", "1x32x32", "1", "eager"]
     assert any(line.startswith("W: n/a (not measurable here:") for line in table)
 
@@ -260,8 +260,9 @@ def test_resolve_models_patterns_and_all():
     (["--batch-sizes", ","], "are not whole numbers"),
     (["--input", "3x"], "not of the form CxHxW"),
     (["--input", "3x32x32"], "channel"),
-    (["--precision", "fp16"], "fp16 is not supported on the CPU"),
-    (["--engine", "onnxruntime", "--precision", "bf16"], "runs fp32 only"),
+    (["--engine", "onnxruntime", "--precision", "bf16"], "--engine onnxruntime cannot run --precision bf16; it runs fp32"),
+    (["--precision", "int8"], "cnnzoo quantize"),
+    (["--engine", "eager,tensorrt"], "'tensorrt' is not one of auto, eager"),
     (["--engine", "onnxruntime", "--channels-last"], "does not apply to --engine onnxruntime"),
     (["--time-budget", "0"], "must be above 0 s"),
     (["--threads", "0"], "must be at least 1"),
@@ -314,7 +315,7 @@ def test_plot_says_why_power_is_missing(tmp_path, no_rapl):
 
 
 def test_a_model_the_engine_cannot_take_is_skipped_and_the_run_goes_on(no_rapl, monkeypatch):
-    from cnnzoo.inference import EngineError
+    from cnnzoo.runtime import EngineError
 
     real = bench.build_engine
 

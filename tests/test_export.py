@@ -1,4 +1,4 @@
-"""``cnnzoo export`` and :mod:`cnnzoo.export`: every registered model exports to ONNX and matches eager PyTorch."""
+"""``cnnzoo export`` and :mod:`cnnzoo.runtime.export`: every registered model exports to ONNX and matches eager PyTorch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo.cli import main
-from cnnzoo.export import ExportError, export_program, export_torchscript, load_exported, onnx_bytes, verify
+from cnnzoo.runtime.export import ExportError, export_program, export_torchscript, load_exported, onnx_bytes, verify
 
 pytest.importorskip("onnxruntime")
 
@@ -139,7 +139,7 @@ def _exit_code(argv: list[str]) -> int:
 
 
 def test_cli_export_writes_nothing_when_verification_fails(tmp_path, capsys, monkeypatch):
-    import cnnzoo.export as ex
+    import cnnzoo.runtime.export as ex
 
     monkeypatch.setattr(ex, "verify", lambda *a, **k: (_ for _ in ()).throw(ExportError("differs by 1; not written")))
     out = tmp_path / "l.onnx"

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import cnnzoo
-from cnnzoo import inference
-from cnnzoo.inference import ENGINES, EngineError, build_engine
+from cnnzoo.runtime import build as inference, cache as engine_cache
+from cnnzoo.runtime import ENGINES, EngineError, build_engine
 
 pytest.importorskip("onnxruntime")
 
@@ -44,7 +44,7 @@ def test_second_build_does_not_export_again(tmp_path, monkeypatch):
     def no_export(*args, **kwargs):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(inference, "export_onnx", no_export)
+    monkeypatch.setattr(engine_cache, "export_onnx", no_export)
     second = build_engine(model, (1, 32, 32), engine="onnxruntime", cache_dir=tmp_path)
     x = torch.randn(3, 1, 32, 32)
     assert torch.equal(first(x), second(x))
@@ -59,15 +59,15 @@ def test_auto_measures_once_and_caches_its_choice(tmp_path, monkeypatch):
     model = scrambled("lenet5")
     lines: list[str] = []
     engine = build_engine(model, (1, 32, 32), batch_size=16, cache_dir=tmp_path, log=lines.append)
-    assert engine.name in ("eager", "onnxruntime")
-    assert len(lines) == 1 and lines[0].startswith(f"engine auto: {engine.name} (")
-    assert "onnxruntime" in lines[0] and "eager" in lines[0] and "img/s" in lines[0]
+    assert engine.name in ("eager", "onnxruntime", "openvino") and engine.precision == "fp32"
+    assert len(lines) == 1 and lines[0].startswith(f"engine auto, precision fp32: {engine.name} fp32 (")
+    assert "onnxruntime fp32" in lines[0] and "eager fp32" in lines[0] and "img/s" in lines[0]
 
     def no_measure(*args, **kwargs):
         raise AssertionError("measured again")
 
     monkeypatch.setattr(inference, "measure", no_measure)
-    monkeypatch.setattr(inference, "export_onnx", no_measure)
+    monkeypatch.setattr(engine_cache, "export_onnx", no_measure)
     lines.clear()
     again = build_engine(model, (1, 32, 32), batch_size=16, cache_dir=tmp_path, log=lines.append)
     assert again.name == engine.name and "measured before" in lines[0]
@@ -117,28 +117,30 @@ def test_a_failing_engine_falls_back_with_one_warning(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no exporter takes this\nsecond line")
 
-    monkeypatch.setattr(inference, "export_onnx", broken)
+    monkeypatch.setattr(engine_cache, "export_onnx", broken)
     model = scrambled("lenet5")
     lines: list[str] = []
     with pytest.warns(UserWarning) as caught:
         engine = build_engine(model, (1, 32, 32), cache_dir=tmp_path, log=lines.append)
-    assert engine.name == "eager" and len(caught) == 1
-    assert "onnxruntime engine cannot run lenet5: no exporter takes this; trying the next" in str(caught[0].message)
-    assert lines == [lines[0]] and lines[0].startswith("engine auto: eager (eager ")
+    assert engine.name == "eager" and engine.precision == "fp32"
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == len(inference.candidates(torch.device("cpu"), "auto", "fp32")) - 1
+    assert all("fp32 engine cannot run lenet5: no exporter takes this; trying the next" in m for m in messages)
+    assert lines == [lines[0]] and lines[0].startswith("engine auto, precision fp32: eager fp32 (eager fp32 ")
 
 
 def test_unknown_engine():
-    with pytest.raises(EngineError, match="choose one of auto, eager, compile, onnxruntime"):
+    with pytest.raises(EngineError, match="choose one of auto, eager, compile, onnxruntime, openvino"):
         build_engine(nn.Identity(), (1, 2, 2), engine="tensorrt")
-    assert ENGINES == ("auto", "eager", "compile", "onnxruntime")
+    assert ENGINES == ("auto", "eager", "compile", "onnxruntime", "openvino")
 
 
 def test_cache_home(monkeypatch, tmp_path):
     monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path))
-    assert inference.cache_home() == tmp_path / "onnx"
+    assert engine_cache.cache_home() == tmp_path / "onnx"
     monkeypatch.delenv("CNNZOO_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert inference.cache_home() == tmp_path / "xdg" / "cnnzoo" / "onnx"
+    assert engine_cache.cache_home() == tmp_path / "xdg" / "cnnzoo" / "onnx"
 
 
 @pytest.mark.parametrize("layer", ["pre_logits", "features", "layer2", "layer3.0.conv1"])

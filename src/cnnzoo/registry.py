@@ -99,6 +99,10 @@ def _entry(name: str) -> _Entry:
     try:
         return _REGISTRY[name]
     except KeyError:
+        if name.lower().endswith(".onnx"):
+            raise UnknownModelError(f"{name} is an ONNX file, which runs forward only (predict, eval, features, "
+                                    "benchmark); train or fine-tune the registered model or checkpoint it came "
+                                    "from") from None
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else "run `cnnzoo list` to see them"
         raise UnknownModelError(f"unknown model {name!r}: {hint}") from None

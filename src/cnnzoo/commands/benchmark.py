@@ -10,7 +10,7 @@ from ..errors import CnnzooError
 
 
 def _batches(text: str) -> list[int]:
-    from ..benchmark import parse_batch_sizes
+    from ..runtime.benchmark import parse_batch_sizes
 
     try:
         return parse_batch_sizes(text)
@@ -43,13 +43,26 @@ def torch_threads() -> int:
     return torch.get_num_threads()
 
 
+def _one_or_more(valid: tuple[str, ...]):
+    def parse(text: str) -> list[str]:
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        bad = [v for v in values if v not in valid]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"{(bad or [text])[0]!r} is not one of {', '.join(valid)} "
+                                             "(give one, or several separated by commas)")
+        return list(dict.fromkeys(values))
+
+    return parse
+
+
 def add_measure_options(p: argparse.ArgumentParser) -> None:
     """The options of how to measure, shared with ``cnnzoo compare --measure``."""
-    from ..benchmark import ENGINES, PRECISIONS
+    from ..runtime import ENGINES, PRECISIONS
 
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default: cpu)")
-    p.add_argument("--engine", choices=ENGINES, default="eager",
-                   help="what runs the forward pass (default: eager PyTorch; auto picks the fastest, measured)")
+    p.add_argument("--engine", type=_one_or_more(ENGINES), default=["eager"], metavar="ENGINE[,ENGINE...]",
+                   help=f"what runs the forward pass: {', '.join(ENGINES)}, or several separated by commas (default: "
+                        "eager PyTorch; auto measures the others and keeps the fastest)")
     p.add_argument("--channels-last", action="store_true", help="weights and inputs in channels_last layout")
     p.add_argument("--time-budget", type=_seconds, default=1.0, metavar="SECONDS",
                    help="timed seconds per row after warm-up (default: 1; at least 3 timed runs whatever it is)")
@@ -57,8 +70,10 @@ def add_measure_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=argtypes.positive_int, metavar="N",
                    help=f"CPU threads for torch (default: torch's own, {torch_threads()} here); on a shared "
                         "machine, fewer threads than cores keep the figures steady")
-    p.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
-                   help="weights and inputs cast to this type (default: fp32; fp16 needs --device cuda)")
+    p.add_argument("--precision", type=_one_or_more(PRECISIONS), default=["fp32"], metavar="PRECISION[,...]",
+                   help=f"the arithmetic: {', '.join(PRECISIONS)}, or several separated by commas (default: fp32; "
+                        "bf16 and fp16 are autocast where the device has them; int8 runs the int8 files of "
+                        "`cnnzoo quantize` given as models; auto: the fastest the device computes natively)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,14 +99,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_benchmark)
 
 
-def settings_from(args: argparse.Namespace, input_size: tuple[int, ...] | None):
-    from ..benchmark import Settings
+def settings_list(args: argparse.Namespace, input_size: tuple[int, ...] | None) -> list:
+    """One :class:`Settings` for each engine and precision asked, engines varying fastest."""
+    from ..runtime.benchmark import Settings
 
-    settings = Settings(device=args.device, precision=args.precision, channels_last=args.channels_last,
-                        engine=args.engine, train=getattr(args, "train", False), input_size=input_size,
-                        budget_s=args.time_budget, warmup=args.warmup, threads=args.threads)
-    settings.check()
-    return settings
+    found = []
+    for precision in args.precision:
+        for engine in args.engine:
+            settings = Settings(device=args.device, precision=precision, channels_last=args.channels_last,
+                                engine=engine, train=getattr(args, "train", False), input_size=input_size,
+                                budget_s=args.time_budget, warmup=args.warmup, threads=args.threads)
+            settings.check()
+            found.append(settings)
+    return found
+
+
+def settings_from(args: argparse.Namespace, input_size: tuple[int, ...] | None):
+    """The one :class:`Settings` of a command that measures one way (``compare --measure``)."""
+    found = settings_list(args, input_size)
+    if len(found) > 1:
+        raise CnnzooError("this command measures one engine at one precision; for several, use `cnnzoo benchmark`")
+    return found[0]
 
 
 def progress_bar():
@@ -106,24 +134,33 @@ def progress_bar():
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from ..benchmark import DEFAULT_BATCHES, render, resolve_models, run_benchmark
+    from ..runtime.benchmark import DEFAULT_BATCHES, render, resolve_models, run_benchmark
 
     models = resolve_models(args.models, args.model_list)
-    settings = settings_from(args, args.input)
-    batches = args.batch_sizes or list(DEFAULT_BATCHES)
-    bar = progress_bar()
-    log = (lambda msg: bar.console.print(msg)) if bar else (lambda msg: print(msg, file=sys.stderr))
-    if bar:
-        with bar:
-            result = run_benchmark(models, batches, settings, out=args.out, progress=bar, log=log)
-    else:
-        result = run_benchmark(models, batches, settings, out=args.out, log=log)
-    if result.rows:
-        print(render(result.rows, args.format))
-    if result.resumed:
-        print(f"{result.resumed} row(s) taken from {args.out}, not measured again", file=sys.stderr)
-    if args.plot and result.rows:
-        from ..benchmark import plot_benchmark
+    plain = [m for m in models if not m.lower().endswith(".onnx")]
+    if "int8" in args.precision and plain:
+        from ..runtime.precision import INT8_HINT
 
-        plot_benchmark(result.rows, args.plot)
-    return 1 if result.failures else 0
+        raise CnnzooError(f"--precision int8 runs int8 files, and {plain[0]} is a model name; {INT8_HINT}")
+    batches = args.batch_sizes or list(DEFAULT_BATCHES)
+    rows, failures, resumed = [], [], 0
+    for settings in settings_list(args, args.input):
+        bar = progress_bar()
+        log = (lambda msg: bar.console.print(msg)) if bar else (lambda msg: print(msg, file=sys.stderr))
+        if bar:
+            with bar:
+                result = run_benchmark(models, batches, settings, out=args.out, progress=bar, log=log)
+        else:
+            result = run_benchmark(models, batches, settings, out=args.out, log=log)
+        rows += result.rows
+        failures += result.failures
+        resumed += result.resumed
+    if rows:
+        print(render(rows, args.format))
+    if resumed:
+        print(f"{resumed} row(s) taken from {args.out}, not measured again", file=sys.stderr)
+    if args.plot and rows:
+        from ..runtime.benchmark import plot_benchmark
+
+        plot_benchmark(rows, args.plot)
+    return 1 if failures else 0

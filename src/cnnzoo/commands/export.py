@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CnnzooError
-from ..export import FORMATS, TOLERANCE
+from ..runtime.export import FORMATS, TOLERANCE
 from ..argtypes import positive_int
 
 _SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
@@ -51,7 +51,7 @@ def input_shape(text: str) -> tuple[int, ...]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..export import export, load_exported, verify
+    from ..runtime.export import export, load_exported, verify
     from ..registry import create_model, create_model_with_weights, model_info
 
     info = model_info(args.model)

@@ -6,7 +6,7 @@ import argparse
 import time
 
 from ..argtypes import csv, device, positive_int
-from ..inference import ENGINE_HELP, ENGINES
+from ..runtime import ENGINE_HELP, ENGINES, PRECISION_HELP, PRECISIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "activations of --layer (global average pool of a feature map).")
     p.add_argument("model", help="registered model name (see `cnnzoo list`)")
     p.add_argument("--weights", required=True,
-                   help="a cnnzoo checkpoint, a .safetensors or .pth file, or a tag such as imagenet")
+                   help="a cnnzoo checkpoint, a .safetensors or .pth file, a tag such as imagenet, or an int8 file "
+                        "of `cnnzoo quantize`")
     p.add_argument("--data", required=True, help="dataset (as for `cnnzoo train --data`)")
     p.add_argument("--data-root")
     p.add_argument("--layer", default="pre_logits",
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=256, help="images per forward pass (default 256)")
     p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--engine", choices=ENGINES, default="auto", help=f"{ENGINE_HELP} (default auto)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=f"{PRECISION_HELP} (default auto)")
     p.set_defaults(func=cmd_features)
 
 
@@ -43,7 +45,7 @@ def cmd_features(args: argparse.Namespace) -> int:
                       augment=())
     splits = ("train", "test") if args.split == "both" else (args.split,)
     t0 = time.perf_counter()
-    arrays = dataset_features(cfg, args.layer, splits, args.batch_size, args.engine, print)
+    arrays = dataset_features(cfg, args.layer, splits, args.batch_size, args.engine, print, args.precision)
     save_features(args.out, arrays)
     shapes = ", ".join(f"{s} {arrays[f'{s}_features'].shape[0]} x {arrays[f'{s}_features'].shape[1]}" for s in splits)
     print(f"{args.layer} of {args.model}: {shapes} in {time.perf_counter() - t0:.1f} s -> {args.out} "

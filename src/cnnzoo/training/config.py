@@ -68,10 +68,12 @@ class TrainConfig:
                                            factory=dict)
     seed: int = setting(0, "seed of initialisation, data order, augmentation and the validation split")
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps (auto: cuda when available)")
-    amp: str = setting("auto", "mixed precision: auto (bf16 on GPU, off on CPU), bf16, fp16 or off")
+    amp: str = setting("auto", "mixed precision: auto (bf16 on GPU; on a CPU with bf16 units, bf16 where a few "
+                               "measured steps are faster), bf16, fp16 or off")
     # None: on for CUDA, where channels-last feeds tensor cores without transposes; off on CPU, where it sped
     # up some of our models and slowed others (LeNet-5 with batch norm) in our measurements.
-    channels_last: bool | None = setting(None, "channels-last memory format (default: on for CUDA, off on CPU)")
+    channels_last: bool | None = setting(None, "channels-last memory format (default: on for CUDA, with bf16 on "
+                                               "a CPU where measured faster, else off)")
     compile: bool = setting(False, "torch.compile the model")
     clip_grad: float | None = setting(None, "clip the gradients' norm to this (default: no clipping)")
     ema: float | None = setting(None, "evaluate an exponential moving average of the weights with this decay, "
@@ -98,8 +100,10 @@ class TrainConfig:
                              scope="finetune")
     head_weight_decay: float = setting(0.1, "linear on cached features: the classifier's AdamW weight decay",
                                        scope="finetune")
-    engine: str = setting("eager", "forward-only passes (frozen features, the test pass): auto, eager, compile "
-                                   "or onnxruntime", scope="finetune")
+    engine: str = setting("eager", "forward-only passes (frozen features, the test pass): auto, eager, compile, "
+                                   "onnxruntime or openvino", scope="finetune")
+    precision: str = setting("auto", "forward-only passes' arithmetic: auto (the fastest the device computes "
+                                     "natively, checked against fp32), fp32, bf16 or fp16", scope="finetune")
     classes: tuple[int, ...] = setting((), "keep only these classes of the dataset, relabelled 0..n-1 "
                                            "(default: all)")
     limit_per_class: int | None = setting(None, "keep this many training images per class, seeded "
@@ -149,8 +153,8 @@ class TrainConfig:
             ("steps", self.steps is None or self.steps >= 1, "at least 1"),
             ("head_lr", self.head_lr > 0, "positive"), ("head_weight_decay", self.head_weight_decay >= 0, "0 or more"),
             ("limit_test", self.limit_test is None or self.limit_test >= 1, "at least 1"),
-            ("engine", self.engine in ("auto", "eager", "compile", "onnxruntime"),
-             "one of auto, eager, compile, onnxruntime"),
+            ("engine", self.engine in ("auto", "eager", "compile", "onnxruntime", "openvino"),
+             "one of auto, eager, compile, onnxruntime, openvino"),
         ]
         ranges += [(name, getattr(self, name) in options, _either(options)) for name, options in CHOICES.items()]
         ranges.append(("device", valid_device(self.device), "auto, cpu, cuda, cuda:N or mps"))
@@ -179,6 +183,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("plateau", "multistep", "exponential", "cosine", "onecycle", "constant"),
     "small_input": ("variant", "upsample"),
     "amp": ("auto", "bf16", "fp16", "off"),
+    "precision": ("auto", "fp32", "bf16", "fp16"),
     "bn": ("frozen", "train"),
 }
 

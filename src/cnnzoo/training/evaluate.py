@@ -14,8 +14,18 @@ from .checkpoint import load_checkpoint
 from .trainer import metrics_from_probs, pick_device, predict
 
 
-def load_trained(path: Path, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """A model and its checkpoint (for the data pipeline and config) from a cnnzoo training checkpoint."""
+def load_trained(path: Path, device: torch.device) -> tuple[Any, dict[str, Any]]:
+    """A model and its checkpoint (for the data pipeline and config) from a cnnzoo training checkpoint.
+
+    An int8 file of ``cnnzoo quantize`` gives its :class:`~cnnzoo.runtime.quantize.QuantizedModel` and the
+    config and pipeline of the checkpoint it was made from.
+    """
+    from ..runtime.quantize import is_quantized_file, load_quantized
+
+    if is_quantized_file(path):
+        q = load_quantized(path)
+        return q, {"config": q.meta["config"], "pipeline": q.meta["pipeline"], "model_name": q.meta["model_name"],
+                   "model_args": q.meta["model_args"]}
     ckpt = load_checkpoint(path)
     model = create_model(ckpt["model_name"], **ckpt["model_args"])
     model.load_state_dict(ckpt["model"])
@@ -24,10 +34,10 @@ def load_trained(path: Path, device: torch.device) -> tuple[torch.nn.Module, dic
 
 def evaluate_checkpoints(paths: list[Path], data: str | None = None, data_root: str | None = None,
                          tta: str | None = None, batch_size: int = 512, device: str = "auto", engine: str = "eager",
-                         log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+                         log: Callable[[str], None] | None = None, precision: str = "fp32") -> list[dict[str, Any]]:
     """Top-1/top-5 of each checkpoint on the test set; with several, a last row for their ensemble.
 
-    ``engine`` (see :func:`cnnzoo.inference.build_engine`) runs each model's forward passes, test-time
+    ``engine`` (see :func:`cnnzoo.runtime.build_engine`) runs each model's forward passes, test-time
     augmentations included; ``log`` gets each engine's one line.
     """
     dev = pick_device(device)
@@ -51,7 +61,7 @@ def evaluate_checkpoints(paths: list[Path], data: str | None = None, data_root: 
             raise CnnzooError(f"{path} predicts {model.num_classes} classes but {spec} has {dataset.num_classes}")
         p = ck["pipeline"]
         pipeline = BatchPipeline(tuple(p["mean"]), tuple(p["std"]), p["size"], p["fit"])
-        probs = predict(_forward(model, images, pipeline, batch_size, engine, dev, log), images, pipeline,
+        probs = predict(_forward(model, images, pipeline, batch_size, engine, dev, log, precision), images, pipeline,
                         batch_size, tta)
         all_probs.append(probs)
         results.append({"name": str(path), **metrics_from_probs(probs, labels, dataset.num_classes)})
@@ -61,13 +71,15 @@ def evaluate_checkpoints(paths: list[Path], data: str | None = None, data_root: 
     return results
 
 
-def _forward(model: torch.nn.Module, images: torch.Tensor, pipeline: BatchPipeline, batch_size: int, engine: str,
-             device: torch.device, log: Callable[[str], None] | None) -> torch.nn.Module:
+def _forward(model: Any, images: torch.Tensor, pipeline: BatchPipeline, batch_size: int, engine: str,
+             device: torch.device, log: Callable[[str], None] | None, precision: str = "fp32") -> torch.nn.Module:
     """``model``, or its engine as a module; every view of test-time augmentation has the pipeline's shape."""
-    if engine == "eager" or not len(images):
+    plain = isinstance(model, torch.nn.Module)
+    if (engine == "eager" and precision == "fp32" and plain) or not len(images):
         return model
-    from ..inference import EngineModule, build_engine
+    from ..runtime import EngineModule, build_engine
 
     shape = tuple(pipeline(images[:1]).shape[1:])
-    run = build_engine(model, shape, engine=engine, device=device, batch_size=min(batch_size, len(images)), log=log)
-    return model if run.name == "eager" else EngineModule(run)
+    run = build_engine(model, shape, engine=engine if plain or engine != "eager" else "auto", precision=precision,
+                       device=device if plain else "cpu", batch_size=min(batch_size, len(images)), log=log)
+    return model if run.name == "eager" and run.precision == "fp32" and plain else EngineModule(run)

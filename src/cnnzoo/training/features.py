@@ -91,22 +91,22 @@ class LayerOutput(nn.Module):
 @torch.no_grad()
 def extract_features(model: nn.Module, images: Tensor, pipeline: Any, layer: str = "pre_logits",
                      batch_size: int = 256, engine: str = "eager",
-                     log: Callable[[str], None] | None = None) -> Tensor:
+                     log: Callable[[str], None] | None = None, precision: str = "fp32") -> Tensor:
     """``N x C`` float features of ``layer`` for uint8 ``images``, shaped by ``pipeline``, in eval mode, on CPU.
 
-    ``engine`` is one of :data:`cnnzoo.inference.ENGINES`: anything but ``eager`` runs
-    :class:`LayerOutput` through :func:`cnnzoo.inference.build_engine` (``log`` gets its one line).
+    ``engine`` is one of :data:`cnnzoo.runtime.ENGINES`: anything but ``eager`` runs
+    :class:`LayerOutput` through :func:`cnnzoo.runtime.build_engine` (``log`` gets its one line).
     """
     check_layer(model, layer)
     model.eval()
     device = next(model.parameters()).device
-    if engine != "eager" and len(images):
-        from ..inference import build_engine
+    if (engine != "eager" or precision != "fp32") and len(images):
+        from ..runtime import build_engine
 
         first = pipeline(images[:1].to(device))
-        run = build_engine(LayerOutput(model, layer), tuple(first.shape[1:]), engine=engine, device=device,
-                           batch_size=min(batch_size, len(images)), log=log)
-        if run.name != "eager":  # eager keeps the path below, which stops at the layer
+        run = build_engine(LayerOutput(model, layer), tuple(first.shape[1:]), engine=engine, precision=precision,
+                           device=device, batch_size=min(batch_size, len(images)), log=log)
+        if run.name != "eager" or run.precision != "fp32":  # eager fp32 keeps the path below, which stops at the layer
             return torch.cat([run(pipeline(images[start:start + batch_size].to(device))).float().cpu()
                               for start in range(0, len(images), batch_size)])
     captured: list[Tensor] = []
@@ -141,7 +141,7 @@ def extract_features(model: nn.Module, images: Tensor, pipeline: Any, layer: str
 
 def dataset_features(cfg: TrainConfig, layer: str, splits: tuple[str, ...] = ("train", "test"),
                      batch_size: int = 256, engine: str = "eager",
-                     log: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+                     log: Callable[[str], None] | None = None, precision: str = "fp32") -> dict[str, np.ndarray]:
     """``{split}_features`` (N x C float32) and ``{split}_labels`` of ``cfg.data`` through ``cfg.weights``.
 
     The data is restricted as for training (``cfg.classes``, ``cfg.limit_per_class``) and shaped as the
@@ -151,13 +151,46 @@ def dataset_features(cfg: TrainConfig, layer: str, splits: tuple[str, ...] = ("t
     from .trainer import pick_device
 
     data = prepare_data(cfg)
+    if precision == "int8" or str(cfg.weights).lower().endswith(".onnx"):
+        return _quantized_features(cfg, data, layer, splits, batch_size, engine, log)
     model, pipeline = load_pretrained(cfg, data)
     model.to(pick_device(cfg.device))
     check_layer(model, layer)
     out: dict[str, np.ndarray] = {}
     for split in splits:
         images, labels = getattr(data, f"{split}_images"), getattr(data, f"{split}_labels")
-        out[f"{split}_features"] = extract_features(model, images, pipeline, layer, batch_size, engine, log).numpy()
+        out[f"{split}_features"] = extract_features(model, images, pipeline, layer, batch_size, engine, log,
+                                                    precision).numpy()
+        out[f"{split}_labels"] = labels.numpy().astype(np.int64)
+    out["classes"] = np.array(data.classes, dtype=str)
+    return out
+
+
+def _quantized_features(cfg: TrainConfig, data: Any, layer: str, splits: tuple[str, ...], batch_size: int,
+                        engine: str, log: Callable[[str], None] | None) -> dict[str, np.ndarray]:
+    """The pre-logit features of an int8 file (``cfg.weights``), through its recorded pipeline."""
+    from ..runtime import build_engine
+    from ..runtime.precision import INT8_HINT
+    from ..runtime.quantize import load_quantized
+    from .augment import BatchPipeline
+
+    if not str(cfg.weights).lower().endswith(".onnx"):
+        raise CnnzooError(f"--precision int8 needs an int8 model as --weights; {INT8_HINT}")
+    if layer != "pre_logits":
+        raise CnnzooError(f"an int8 file gives its pre-logit features only, not --layer {layer}; leave --layer out "
+                          "or use the fp32 checkpoint")
+    q = load_quantized(cfg.weights)
+    if q.meta["model_name"] != cfg.model:
+        raise CnnzooError(f"{cfg.weights} is an int8 {q.meta['model_name']}, not {cfg.model}")
+    p = q.meta["pipeline"]
+    pipeline = BatchPipeline(tuple(p["mean"]), tuple(p["std"]), p["size"], p["fit"])
+    run = build_engine(q.features(), engine="auto" if engine == "eager" else engine, precision="int8",
+                       batch_size=batch_size, log=log)
+    out: dict[str, np.ndarray] = {}
+    for split in splits:
+        images, labels = getattr(data, f"{split}_images"), getattr(data, f"{split}_labels")
+        out[f"{split}_features"] = torch.cat([run(pipeline(images[i:i + batch_size])).float().cpu()
+                                              for i in range(0, len(images), batch_size)]).numpy()
         out[f"{split}_labels"] = labels.numpy().astype(np.int64)
     out["classes"] = np.array(data.classes, dtype=str)
     return out

@@ -107,13 +107,18 @@ def start(cfg: TrainConfig, resume: bool, log: Any) -> Run:
     ckpt = load_checkpoint(out / "last.pt") if resume else None
     if ckpt is not None:
         cfg = TrainConfig.from_dict({**ckpt["config"], "epochs": cfg.epochs, "progress": cfg.progress})
-    if cfg.channels_last is None:
-        cfg = TrainConfig.from_dict({**cfg.to_dict(), "channels_last": device.type == "cuda"})
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
     data = prepare_data(cfg)
     model, name, pipeline, groups, cfg = build_model(cfg, data, device, say, fresh=ckpt is None)
+    if cfg.amp == "auto" or cfg.channels_last is None:
+        from .amp import resolve_amp
+
+        side = pipeline.size or data.image_shape[1]
+        cfg = resolve_amp(cfg, model, (data.image_shape[0], side, side), device, say)
+        model.to(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+        torch.manual_seed(cfg.seed)  # the measuring drew nothing from the run's generators, but be exact
     # The validation split is at most a fifth of the training set, so small datasets keep most for training.
     n_train = len(data.train_labels)
     train_idx, val_idx = split_validation(n_train, min(cfg.val_size, n_train // 5), cfg.seed)
@@ -191,17 +196,17 @@ def _frozen_engine(run: Run, plan) -> Callable[[torch.Tensor], torch.Tensor] | N
     """The fastest measured engine for the frozen ``pre_logits`` pass (None: eager)."""
     from . import frozen
 
-    if run.cfg.engine == "eager":
+    if run.cfg.engine == "eager" and run.cfg.precision == "fp32":
         return None
     passes = len(run.train_idx) + len(run.val_idx) + len(run.data.test_labels)
     if run.cfg.engine == "auto" and passes < AUTO_MIN_IMAGES:
         run.say(f"engine auto: eager for {passes} images (exporting and measuring costs more than it saves "
                 f"below {AUTO_MIN_IMAGES}; --engine onnxruntime forces it)")
         return None
-    from ..inference import build_engine
+    from ..runtime import build_engine
 
-    return build_engine(frozen.PreLogits(run.model), run.input_shape, engine=run.cfg.engine, device=run.device,
-                        log=run.say)
+    return build_engine(frozen.PreLogits(run.model), run.input_shape, engine=run.cfg.engine,
+                        precision=run.cfg.precision, device=run.device, log=run.say)
 
 
 def train_epochs(run: Run) -> Outcome:
@@ -360,12 +365,13 @@ def test_probs(run: Run, model: nn.Module, pre_logits: Callable[[torch.Tensor], 
     if pre_logits is not None:
         fc = model.get_classifier().eval()
         engine = lambda x: fc(pre_logits(x))  # noqa: E731
-    elif run.cfg.engine == "eager":
+    elif run.cfg.engine == "eager" and run.cfg.precision == "fp32":
         return predict(model, images.to(run.device), run.pipeline)
     else:
-        from ..inference import build_engine
+        from ..runtime import build_engine
 
-        engine = build_engine(model, run.input_shape, engine=run.cfg.engine, device=run.device, log=run.say)
+        engine = build_engine(model, run.input_shape, engine=run.cfg.engine, precision=run.cfg.precision,
+                              device=run.device, log=run.say)
     with torch.no_grad():
         return torch.cat([engine(run.pipeline(images[i:i + 256].to(run.device))).float().softmax(1)
                           for i in range(0, len(images), 256)])

@@ -24,8 +24,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .base import AuxOutputs
-from .errors import CnnzooError
+from ..base import AuxOutputs
+from ..errors import CnnzooError
 
 FORMATS = ("onnx", "torchscript", "exported-program")
 #: the ONNX opset written; ONNX Runtime 1.16 and later run it
@@ -73,7 +73,7 @@ def export_onnx(module: nn.Module, example: Tensor, path: str | os.PathLike, *, 
     With ``dynamic_batch`` the first axis of input and output is symbolic (``batch``), so one file runs
     any batch size.
     """
-    from .weights import atomic_write
+    from ..weights import atomic_write
 
     data, exporter = onnx_bytes(module, example, dynamic_batch=dynamic_batch)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
@@ -111,7 +111,7 @@ def _export_onnx_with(exporter: str, module: nn.Module, example: Tensor, dynamic
 
 def export_torchscript(module: nn.Module, example: Tensor, path: str | os.PathLike) -> None:
     """Write ``module`` traced on ``example`` as a TorchScript archive (``torch.jit.load`` reads it)."""
-    from .weights import atomic_write
+    from ..weights import atomic_write
 
     module = _eval_form(module)
     try:
@@ -126,7 +126,7 @@ def export_torchscript(module: nn.Module, example: Tensor, path: str | os.PathLi
 
 def export_program(module: nn.Module, example: Tensor, path: str | os.PathLike, *, dynamic_batch: bool = True) -> None:
     """Write ``module`` as a ``torch.export`` program (``.pt2``, read with ``torch.export.load``)."""
-    from .weights import atomic_write
+    from ..weights import atomic_write
 
     module = _eval_form(module)
     shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None

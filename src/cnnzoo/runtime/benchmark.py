@@ -18,7 +18,7 @@ How each figure is obtained:
   and what the engine keeps (ONNX Runtime holds its own copy of the weights); the peak is reset after the
   engine is built, so an export's passing peak is left out, and the engine's libraries are imported
   before the baseline.
-- **power**: :mod:`cnnzoo.power`, over the timed window of the forward passes.
+- **power**: :mod:`cnnzoo.runtime.power`, over the timed window of the forward passes.
 - **training step** (``train=True``): forward in training mode, cross-entropy (+0.3 x each auxiliary head),
   backward, and an SGD step with momentum 0.9, always in eager PyTorch. The learning rate is 0 so that the
   weights stay those of the inference rows (the step does all its arithmetic all the same).
@@ -43,24 +43,24 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from .base import AuxOutputs
-from .errors import CnnzooError, UnknownModelError
-from .inference import ENGINES, EngineError
+from ..base import AuxOutputs
+from ..errors import CnnzooError, UnknownModelError
+from .engines import ENGINES, EngineError
+from .precision import DTYPES, PRECISIONS, check_requested, machine
 from .power import RAPL_ROOT, Energy, PowerMeter, power_meter
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 MB = 1e6
 
 #: Columns of a results file, in the spirit of timm's benchmark.py results.
 FIELDS = [
     "model", "input", "img_size", "batch", "engine", "engine_requested", "device", "device_name", "threads",
-    "precision", "channels_last", "infer_samples_per_sec", "infer_step_ms", "infer_step_ms_iqr", "infer_img_ms",
+    "precision", "precision_requested", "channels_last", "infer_samples_per_sec", "infer_step_ms", "infer_step_ms_iqr", "infer_img_ms",
     "infer_runs", "peak_mem_mb", "watts", "joules_per_img", "power_method", "train_samples_per_sec",
     "train_step_ms", "train_step_ms_iqr", "train_peak_mem_mb", "params", "gmacs", "top1", "torch",
 ]
-KEY_FIELDS = ("model", "input", "batch", "engine_requested", "device", "device_name", "precision", "channels_last",
-              "threads")
+KEY_FIELDS = ("model", "input", "batch", "engine_requested", "device", "device_name", "precision_requested",
+              "channels_last", "threads")
 TRAIN_FIELDS = ("train_samples_per_sec", "train_step_ms", "train_step_ms_iqr", "train_peak_mem_mb")
 
 
@@ -85,21 +85,18 @@ class Settings:
         """Refuse settings this machine cannot run, one line each."""
         if self.engine not in ENGINES:
             raise CnnzooError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
-        if self.precision not in PRECISIONS:
-            raise CnnzooError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         dev = torch.device(self.device)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise CnnzooError("--device cuda: no CUDA GPU is usable here (torch.cuda.is_available() is False); "
                               "use --device cpu")
-        if dev.type == "cpu" and self.precision == "fp16":
-            raise CnnzooError("--precision fp16 is not supported on the CPU (half-precision convolutions are "
-                              "missing or slow there); use fp32 or bf16, or --device cuda")
-        if self.precision != "fp32" and self.engine != "eager":
-            raise CnnzooError(f"--engine {self.engine} runs fp32 only; use --engine eager for --precision "
-                              f"{self.precision}")
-        if self.channels_last and self.engine == "onnxruntime":
-            raise CnnzooError("--channels-last does not apply to --engine onnxruntime (ONNX Runtime picks its "
-                              "own layout); leave it out, or use --engine eager or compile")
+        check_requested(self.precision, dev)
+        if self.precision != "int8":
+            from .build import candidates
+
+            candidates(dev, self.engine, self.precision)  # an engine that cannot run the precision says so
+        if self.channels_last and self.engine in ("onnxruntime", "openvino", "auto"):
+            raise CnnzooError(f"--channels-last does not apply to --engine {self.engine} (ONNX Runtime and OpenVINO "
+                              "pick their own layout); leave it out, or use --engine eager or compile")
         if self.channels_last and self.input_size is not None and len(self.input_size) != 3:
             raise CnnzooError("--channels-last needs an image input CxHxW")
         if self.threads is not None and self.threads < 1:
@@ -123,7 +120,7 @@ def parse_batch_sizes(text: str) -> list[int]:
 
 def resolve_models(names: Iterable[str], model_list: str | os.PathLike | None = None) -> list[str]:
     """Names, fnmatch patterns (``'resnet*'``) and ``all``, plus a file of them, one a line (``#`` comments)."""
-    from .registry import list_models, model_info
+    from ..registry import list_models, model_info
 
     wanted = list(names)
     if model_list is not None:
@@ -143,6 +140,11 @@ def resolve_models(names: Iterable[str], model_list: str | os.PathLike | None = 
             if not matches:
                 raise UnknownModelError(f"no registered model matches {item!r}; run `cnnzoo list` to see them")
             found += matches
+        elif item.lower().endswith(".onnx"):  # an int8 file of `cnnzoo quantize`
+            from .quantize import load_quantized
+
+            load_quantized(item)  # one line if it is missing or not one
+            found.append(item)
         else:
             model_info(item)  # raises with a suggestion
             found.append(item)
@@ -270,11 +272,11 @@ class CudaMemory:
 
 def build_engine(module: torch.nn.Module, input_shape: tuple[int, ...], settings: Settings, batch: int,
                  log: Callable[[str], None] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The engine of ``settings.engine`` for ``module`` (:func:`cnnzoo.inference.build_engine`), built for ``batch``."""
-    from . import inference
+    """The engine of ``settings.engine`` for ``module`` (:func:`cnnzoo.runtime.build_engine`), built for ``batch``."""
+    from .build import build_engine as build
 
-    return inference.build_engine(module, input_shape, engine=settings.engine, device=settings.device, batch_size=batch,
-                        cache_dir=settings.cache_dir, log=log)
+    return build(module, input_shape, engine=settings.engine, precision=settings.precision, device=settings.device,
+                 batch_size=batch, cache_dir=settings.cache_dir, log=log)
 
 
 # --- one model -----------------------------------------------------------------------------------------
@@ -295,7 +297,8 @@ def device_name(device: torch.device) -> str:
 def row_key(row: dict[str, Any]) -> tuple:
     """What identifies a row for resuming: :data:`KEY_FIELDS` (the same measurement on the same machine)."""
     return (str(row["model"]), str(row["input"]), int(row["batch"]), str(row["engine_requested"]),
-            str(row["device"]), str(row["device_name"]), str(row["precision"]), _truthy(row["channels_last"]),
+            str(row["device"]), str(row["device_name"]), str(row.get("precision_requested") or row["precision"]),
+            _truthy(row["channels_last"]),
             int(row["threads"]))
 
 
@@ -328,7 +331,7 @@ def _train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: tor
 
 
 def _input(batch: int, size: tuple[int, ...], settings: Settings, device: torch.device) -> torch.Tensor:
-    x = torch.randn(batch, *size, device=device, dtype=PRECISIONS[settings.precision])
+    x = torch.randn(batch, *size, device=device)
     return x.contiguous(memory_format=torch.channels_last) if settings.channels_last else x
 
 
@@ -352,11 +355,17 @@ def benchmark_model(name: str, batches: Sequence[int], settings: Settings, *,
 
 def _benchmark_model(name: str, batches: Sequence[int], settings: Settings, log: Callable[[str], None] | None,
                      on_row_start: Callable[[int], None]) -> Iterator[dict[str, Any]]:
-    from .analysis import analyze
-    from .registry import create_model, model_info
+    from ..analysis import analyze
+    from ..registry import create_model, model_info
+    from .quantize import is_quantized_file, load_quantized
 
     device = torch.device(settings.device)
-    analysis = analyze(name, settings.input_size)  # checks the input fits, one line if not
+    quantized = load_quantized(name) if is_quantized_file(name) else None
+    arch = quantized.meta["model_name"] if quantized else name
+    if quantized and settings.input_size not in (None, quantized.input_shape):
+        raise CnnzooError(f"{name} is an int8 file for {'x'.join(map(str, quantized.input_shape))} inputs; "
+                          "leave --input out")
+    analysis = analyze(arch, quantized.input_shape if quantized else settings.input_size)  # one line if it does not fit
     size = tuple(analysis.input_size)
     if settings.channels_last and len(size) != 3:
         raise CnnzooError("--channels-last needs an image input CxHxW")
@@ -364,16 +373,16 @@ def _benchmark_model(name: str, batches: Sequence[int], settings: Settings, log:
     memory = CudaMemory(device) if device.type == "cuda" else CpuMemory()
     meter: PowerMeter = power_meter(device, settings.rapl_root or RAPL_ROOT)
     base = memory.baseline()
-    model = create_model(name, in_chans=size[0]).to(device=device, dtype=PRECISIONS[settings.precision]).eval()
+    model = quantized or create_model(name, in_chans=size[0]).to(device=device).eval()
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     common = {"model": name, "input": "x".join(map(str, size)),
               "img_size": size[-1] if len(size) < 3 or size[-1] == size[-2] else f"{size[-2]}x{size[-1]}",
               "engine_requested": settings.engine, "device": device.type, "device_name": device_name(device),
-              "threads": torch.get_num_threads(), "precision": settings.precision,
+              "threads": torch.get_num_threads(), "precision": settings.precision, "precision_requested": settings.precision,
               "channels_last": settings.channels_last, "params": analysis.totals.params,
-              "gmacs": round(analysis.totals.gmacs, 6), "top1": model_info(name).top1, "torch": torch.__version__}
+              "gmacs": round(analysis.totals.gmacs, 6), "top1": model_info(arch).top1, "torch": torch.__version__}
     try:
         for batch in batches:
             on_row_start(batch)
@@ -389,7 +398,8 @@ def _benchmark_model(name: str, batches: Sequence[int], settings: Settings, log:
 
 
 #: what each engine imports when it first runs; imported before the baseline, as libraries are not the model's
-ENGINE_MODULES = {"onnxruntime": ("onnx", "onnxruntime"), "compile": ("torch._dynamo", "torch._inductor")}
+ENGINE_MODULES = {"onnxruntime": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino"),
+                  "compile": ("torch._dynamo", "torch._inductor")}
 
 
 def _warm_up_process(device: torch.device, engine: str) -> None:
@@ -399,7 +409,8 @@ def _warm_up_process(device: torch.device, engine: str) -> None:
 
     names = ENGINE_MODULES.get(engine, ())
     if engine == "auto":
-        names = ENGINE_MODULES["onnxruntime"] + (ENGINE_MODULES["compile"] if device.type == "cuda" else ())
+        names = ENGINE_MODULES["onnxruntime"] + ENGINE_MODULES["openvino"] + \
+            (ENGINE_MODULES["compile"] if device.type == "cuda" else ())
     for name in names:
         try:
             importlib.import_module(name)
@@ -422,7 +433,7 @@ def _measure_row(model: torch.nn.Module, batch: int, size: tuple[int, ...], sett
                         on_stop=lambda: energy.append(meter.stop()))
     peak = memory.peak_mb(base)
     row: dict[str, Any] = {
-        "batch": batch, "engine": getattr(engine, "name", settings.engine),
+        "batch": batch, "engine": engine.name, "precision": engine.precision,
         "infer_samples_per_sec": round(batch / timing.median, 2), "infer_step_ms": round(timing.median * 1e3, 4),
         "infer_step_ms_iqr": round(timing.iqr * 1e3, 4), "infer_img_ms": round(timing.median * 1e3 / batch, 5),
         "infer_runs": timing.calls, "peak_mem_mb": peak if peak is not None else f"n/a ({memory.reason})",
@@ -430,7 +441,7 @@ def _measure_row(model: torch.nn.Module, batch: int, size: tuple[int, ...], sett
         **{k: "" for k in TRAIN_FIELDS},
     }
     del engine  # freed before the training step, whose peak memory is its own
-    if settings.train:
+    if settings.train and isinstance(model, torch.nn.Module):
         row.update(_measure_train(model, batch, size, settings, device, memory, base, sync))
     return row
 
@@ -453,7 +464,14 @@ def _measure_train(model: torch.nn.Module, batch: int, size: tuple[int, ...], se
     memory.reset()
     model.train()
     try:
-        timing = time_calls(_train_step(model, optimizer, x, y), budget_s=settings.budget_s,
+        step = _train_step(model, optimizer, x, y)
+        if settings.precision in ("bf16", "fp16"):  # the training step under autocast, as --amp runs it
+            plain = step
+
+            def step() -> None:
+                with torch.autocast(device.type, dtype=DTYPES[settings.precision]):
+                    plain()
+        timing = time_calls(step, budget_s=settings.budget_s,
                             warmup=settings.warmup, min_runs=settings.min_runs, sync=sync)
         peak = memory.peak_mb(base)
     finally:
@@ -504,7 +522,7 @@ def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def write_results(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
     """All ``rows`` to ``path`` (JSON if it ends in ``.json``, else CSV), atomically."""
-    from .weights import atomic_write
+    from ..weights import atomic_write
 
     text = json.dumps(rows, indent=1) + "\n" if Path(path).suffix == ".json" else to_csv(rows)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
@@ -544,10 +562,10 @@ def run_benchmark(models: Sequence[str], batches: Sequence[int], settings: Setti
     done = {row_key(r): r for r in saved if is_complete(r, settings.train)}
     size_of = {m: "x".join(map(str, settings.input_size or _default_input(m))) for m in models}
     device = torch.device(settings.device)
-    machine = device_name(device)
+    name_of_device = device_name(device)
 
     def key(m: str, b: int) -> tuple:
-        return (m, size_of[m], b, settings.engine, device.type, machine, settings.precision, settings.channels_last,
+        return (m, size_of[m], b, settings.engine, device.type, name_of_device, settings.precision, settings.channels_last,
                 settings.threads or torch.get_num_threads())
 
     todo = {m: [b for b in batches if key(m, b) not in done] for m in models}
@@ -579,9 +597,10 @@ def run_benchmark(models: Sequence[str], batches: Sequence[int], settings: Setti
 
 
 def _default_input(name: str) -> tuple[int, ...]:
-    from .registry import model_info
+    from ..registry import model_info
+    from .quantize import is_quantized_file, load_quantized
 
-    return model_info(name).input_size
+    return load_quantized(name).input_shape if is_quantized_file(name) else model_info(name).input_size
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -591,12 +610,12 @@ def _fmt(value: Any, spec: str) -> str:
 def render_table(rows: list[dict[str, Any]]) -> str:
     """The rows as an aligned text table, with the power note and the hardware underneath."""
     train = any(r.get("train_step_ms") not in (None, "") for r in rows)
-    head = ["model", "input", "batch", "engine", "img/s", "ms/batch", "IQR ms", "ms/img", "peak MB", "W", "mJ/img"]
+    head = ["model", "input", "batch", "engine", "precision", "img/s", "ms/batch", "IQR ms", "ms/img", "peak MB", "W", "mJ/img"]
     head += ["train img/s", "train ms", "train MB"] if train else []
     table = [head]
     for r in rows:
         j = r.get("joules_per_img")
-        cells = [r["model"], r["input"], str(r["batch"]), r["engine"], _fmt(r["infer_samples_per_sec"], ",.1f"),
+        cells = [r["model"], r["input"], str(r["batch"]), r["engine"], str(r["precision"]), _fmt(r["infer_samples_per_sec"], ",.1f"),
                  _fmt(r["infer_step_ms"], ".2f"), _fmt(r["infer_step_ms_iqr"], ".2f"), _fmt(r["infer_img_ms"], ".3f"),
                  _fmt(r["peak_mem_mb"], ",.0f"), _fmt(r["watts"], ".1f"),
                  _fmt(j * 1e3 if isinstance(j, (int, float)) else j, ".2f")]
@@ -607,14 +626,16 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = []
     for k, row in enumerate(table):
-        lines.append("  ".join(c.ljust(w) if i < 2 or i == 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        lines.append("  ".join(c.ljust(w) if i < 2 or i in (3, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
     notes = dict.fromkeys(str(r["watts"]) for r in rows if not isinstance(r["watts"], (int, float)))
     notes.update(dict.fromkeys(f"power: {r['power_method']}" for r in rows if r.get("power_method")))
-    devices = dict.fromkeys(f"{r['device']}: {r['device_name']}, {threads_text(r['threads'])}, {r['precision']}"
+    devices = dict.fromkeys(f"{r['device']}: {r['device_name']}, {threads_text(r['threads'])}"
                             f"{', channels_last' if r['channels_last'] else ''}, torch {r['torch']}" for r in rows)
     tail = [f"W: {n}" if n.startswith("n/a") else n for n in notes] + list(devices)
+    if any(r["device"] == "cpu" for r in rows):
+        tail.append(machine().line())
     return "\n".join([line.rstrip() for line in lines] + tail)
 
 

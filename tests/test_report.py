@@ -92,6 +92,21 @@ def test_alexnet_towers(analyses):
     assert by["classifier.0", "linear"] == 1
 
 
+def test_alexnet_per_tower_lrn_rows_in_the_page_data(analyses):
+    """Both LRNs chunk a two-tower volume and normalise each half alone: the chunk's piece and each LRN are one
+    tower of the table's shape, their concatenation two, in stage 1 and stage 2 alike."""
+    data = model_data(analyses["alexnet2012"])
+    rows = [(r[F["index"]], r[F["name"]], r[F["type"]], r[F["output"]], r[F["towers"]]) for r in data["rows"]]
+    assert rows[3:14] == [
+        (3, "features.2", "chunk", "48x55x55", 1), (4, "features.2.lrn", "LocalResponseNorm", "48x55x55", 1),
+        (5, "features.2.lrn", "LocalResponseNorm", "48x55x55", 1), (6, "features.2", "cat", "96x55x55", 2),
+        (7, "features.3", "MaxPool2d", "96x27x27", 2), (8, "features.4", "Conv2d", "256x27x27", 2),
+        (9, "features.5", "ReLU", "256x27x27", 2), (10, "features.6", "chunk", "128x27x27", 1),
+        (11, "features.6.lrn", "LocalResponseNorm", "128x27x27", 1),
+        (12, "features.6.lrn", "LocalResponseNorm", "128x27x27", 1), (13, "features.6", "cat", "256x27x27", 2)]
+    assert [r[F["inputs"]] for r in data["rows"][10:14]] == [[9], [10], [10], [11, 12]]
+
+
 def test_depthwise_and_resnext_groups_are_not_towers():
     for name in ("mobilenet_v1", "resnext50_32x4d"):
         assert set(towers(analyze(name))) == {1}
@@ -278,6 +293,37 @@ def test_alexnet_towers_drawn_side_by_side_and_screenshot(tmp_path, analyses):
     assert len(node.find_all("rect")) == 2
     png = screenshot(page, tmp_path / "alexnet.png", "expand=stages", size=(900, 700))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+@needs_chromium
+def test_alexnet_towers_everything_open_and_collapsed(tmp_path, analyses):
+    a = analyses["alexnet2012"]
+    data = model_data(a)
+    page = tmp_path / "alexnet2012.html"
+    page.write_text(report_html([a]), encoding="utf-8")
+    dom = parse_dom(dump_dom(page, "expand=all"))
+    _clean(dom)
+    nodes = {g.attrs["data-row"]: g for g in dom.find_all("g", class_="node") if "data-row" in g.attrs}
+    for r in data["rows"][1:23]:
+        boxes = nodes[str(r[F["index"]])].find_all("rect")
+        assert len(boxes) == r[F["towers"]], r
+    lrn = [nodes[str(r.index)] for r in a.rows if r.op == "local_response_norm"]
+    assert [[t.all_text() for t in g.find_all("text", class_="t2")] for g in lrn] == [["48x55x55"]] * 2 + [["128x27x27"]] * 2
+    edges = dom.find_all("path", class_="edge")
+    assert not [p for p in edges if "edge-cross" in p.attrs["class"]]  # conv2, conv4 and conv5 stay in their tower
+    starts = {p.attrs["data-from"] for p in edges}
+    assert all(f"r{i}" in starts for i in range(len(a.rows) - 1))  # every box but the logits feeds another
+    dom = parse_dom(dump_dom(page))
+    _clean(dom)
+    stages = {g.attrs["data-key"]: g for g in dom.find_all("g", class_="node")}
+    for k in data["stages"]:
+        key, rows = data["nodes"][k]["key"], _items(data, k)
+        g = stages[key]
+        line = " ".join(t.all_text() for t in g.find_all("text", class_="t2"))
+        assert "MACs" in line and "params" in line, (key, line)
+        assert len(g.find_all("rect")) == data["rows"][rows[-1]][F["towers"]]
+    two = [data["nodes"][k]["key"] for k in data["stages"] if data["rows"][_items(data, k)[-1]][F["towers"]] == 2]
+    assert two == ["s0", "s1", "s2"]
 
 
 @needs_chromium

@@ -11,6 +11,7 @@ VGG's ``features`` Sequential does not add a level of its own.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,8 +138,10 @@ def towers(a: Analysis) -> list[int]:
     """Per row, how many side-by-side towers its output is split into (1: none).
 
     A convolution with 2-4 groups (not depthwise) splits its output into that many towers; operations
-    that act on each channel alone keep their input's towers; a concatenation of the pieces of one
-    ``chunk``/``split`` (AlexNet-2012's per-tower LRN) has one tower per piece; anything else merges.
+    that act on each channel alone keep their input's towers; a ``chunk``/``split`` into as many pieces as
+    its input has towers gives one tower per piece (the row's output is one piece: AlexNet-2012's per-tower
+    LRN chunks its two towers and normalises each alone); a concatenation of the pieces of one
+    ``chunk``/``split`` has one tower per piece; anything else merges.
     """
     by_index = {r.index: r for r in a.rows}
     out: dict[int, int] = {}
@@ -150,8 +153,9 @@ def towers(a: Analysis) -> list[int]:
             t = w.groups
         elif r.kind in _PER_CHANNEL and len(set(ins)) == 1:
             t = ins[0]
-        elif r.kind == "reshape" and r.op in ("chunk", "split") and ins:
-            t = ins[0]
+        elif r.kind == "reshape" and r.op in ("chunk", "split") and ins and r.output:
+            pieces = r.out_elements // math.prod(r.output)
+            t = ins[0] // pieces if pieces and ins[0] % pieces == 0 else 1
         elif r.kind == "concat" and 1 < len(r.inputs) <= _MAX_TOWERS:
             pieces = [by_index[i] for i in r.inputs]
             origins = {p.inputs[0] if len(p.inputs) == 1 else None for p in pieces}

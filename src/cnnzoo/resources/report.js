@@ -269,11 +269,12 @@
       const t = this.nodeText(item);
       const big = t.kind === "stage";
       const towers = this.m.towers(item);
+      const { volume, caption } = towerSub(t.sub, towers);
       const w1 = Math.max(textWidth(t.title, (big ? "600 13px" : "600 12px") + " system-ui, sans-serif"),
-                          textWidth(t.sub, "11px system-ui, sans-serif")) + 30;
+                          textWidth(volume, "11px system-ui, sans-serif")) + 30;
       const room = item[0] === "n" ? 16 : 0;  // the "+" of a closed container
       const w = towers > 1 ? towers * Math.max(w1 + room, 90) + (towers - 1) * 8 : Math.max(w1 + room, 70);
-      return { w, h: big ? 46 : 38 };
+      return { w: Math.max(w, textWidth(caption, "11px system-ui, sans-serif") + 20), h: (big ? 46 : 38) + (caption ? CAPTION_H : 0) };
     }
     tipText(item) {
       const m = this.m, last = m.lastRow(item);
@@ -407,17 +408,18 @@
         const x0 = X(v) - V.w / 2, y0 = y[V.layer];
         const count = m.towers(it);
         const tw = (V.w - (count - 1) * 8) / count;
+        const { volume, caption } = towerSub(t.sub, count);
+        const h = caption ? V.h - CAPTION_H : V.h;
         for (let k = 0; k < count; k++) {
           const rx = x0 + k * (tw + 8);
-          svg("rect", { x: rx, y: y0, width: tw, height: V.h, rx: t.kind === "stage" || t.kind === "block" ? 7 : 4,
+          svg("rect", { x: rx, y: y0, width: tw, height: h, rx: t.kind === "stage" || t.kind === "block" ? 7 : 4,
                         fill: t.kind === "stage" || t.kind === "block" ? "#ffffff" : tint(color, 0.82), stroke: color,
                         class: t.kind === "stage" || t.kind === "block" ? "box box-open" : "box" }, g);
           const cx = rx + tw / 2;
-          const sub = count > 1 ? towerVolume(t.sub, count) : t.sub;
-          const title = t.title;
-          svg("text", { x: cx, y: y0 + (t.kind === "stage" ? 19 : 16), class: t.kind === "stage" ? "t1 t-stage" : "t1" }, g, title);
-          svg("text", { x: cx, y: y0 + V.h - (t.kind === "stage" ? 11 : 9), class: "t2" }, g, sub);
+          svg("text", { x: cx, y: y0 + (t.kind === "stage" ? 19 : 16), class: t.kind === "stage" ? "t1 t-stage" : "t1" }, g, t.title);
+          svg("text", { x: cx, y: y0 + h - (t.kind === "stage" ? 11 : 9), class: "t2" }, g, volume);
         }
+        if (caption) svg("text", { x: X(v), y: y0 + V.h - 3, class: "t2 tower-caption" }, g, caption);
         if (it[0] === "n") {
           svg("text", { x: x0 + V.w - 9, y: y0 + 13, class: "plus" }, g, "+");
           g.addEventListener("click", () => { this.open(+it.slice(1)); });
@@ -446,9 +448,15 @@
     }
   }
 
-  function towerVolume(volume, count) {  // "256x27x27" over 2 towers: "128x27x27"
-    const m = /^(\d+)(x.*)$/.exec(volume.split(" · ")[0]);
-    return m && +m[1] % count === 0 ? +m[1] / count + m[2] : volume;
+  const CAPTION_H = 15;
+  function towerSub(sub, count) {
+    // a box's second line over `count` towers: each tower shows its share of the volume ("256x27x27" over 2
+    // towers: "128x27x27"); a container's MACs and params are its whole figures, written once below its towers
+    if (count <= 1) return { volume: sub, caption: "" };
+    const [volume, ...rest] = sub.split(" · ");
+    const m = /^(\d+)(x.*)$/.exec(volume);
+    return { volume: m && +m[1] % count === 0 ? +m[1] / count + m[2] : volume,
+             caption: rest.length ? rest.join(" · ") + ` (${count} towers together)` : "" };
   }
 
   // the per-layer table -----------------------------------------------------------------------------

@@ -189,6 +189,24 @@ def _node_data(node: _Node, nodes: list[dict], rows: dict[int, LayerRow]) -> int
     return len(nodes) - 1
 
 
+def uncalled_modules(a: Analysis) -> list[str]:
+    """The outermost modules whose parameters the traced pass never used (GoogLeNet's ``aux1`` and ``aux2`` in
+    the eval graph): for each unused row, its shortest module path that holds no row of the graph."""
+    graph = [r.name for r in a.rows if r.kind not in ("unused", "input")]
+    found: list[str] = []
+    for r in a.rows:
+        if r.kind != "unused":
+            continue
+        parts = r.name.split(".")
+        for j in range(1, len(parts) + 1):
+            path = ".".join(parts[:j])
+            if not any(n == path or n.startswith(path + ".") for n in graph):
+                break
+        if path not in found:
+            found.append(path)
+    return found
+
+
 def model_data(a: Analysis, info: dict[str, Any] | None = None, optimizer: str = "momentum") -> dict[str, Any]:
     """The JSON-ready description of one model's report: rows, item tree, totals, training-memory inputs."""
     spans = stage_spans(a)
@@ -200,11 +218,13 @@ def model_data(a: Analysis, info: dict[str, Any] | None = None, optimizer: str =
     stage_ids = [_node_data(_stage_tree(f"s{k}", label, srows, a.module_types), nodes, by_index)
                  for k, (label, srows) in enumerate(spans)]
     t = a.totals
+    unused = sum(r.params for r in a.rows if r.kind == "unused")
     size, jump = rf_text(t.field)
     return {
         "model": a.model, "input": a.describe_input(), "input_size": list(a.input_size), "dtype": a.dtype,
         "training": a.training, "info": info or {}, "rows": rows, "nodes": nodes, "stages": stage_ids,
-        "totals": {"params": t.params, "trainable": t.trainable, "frozen": t.frozen, "buffers": t.buffers,
+        "totals": {"params": t.params, "graph_params": t.params - unused, "unused_params": unused,
+                   "unused_modules": uncalled_modules(a), "trainable": t.trainable, "frozen": t.frozen, "buffers": t.buffers,
                    "macs": t.macs, "flops": t.flops, "activation_elements": t.activation_elements,
                    "activation_bytes": t.activation_bytes, "rf": size, "rf_jump": jump,
                    "output": fmt_shape(t.output) if t.output is not None else ""},

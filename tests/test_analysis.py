@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import warnings
 
 import pytest
@@ -341,6 +342,37 @@ def test_functional_operations_are_rows():
     assert a.row("layer1.0.relu").op == "relu"
     g = analyze(tv_meta("googlenet"), (3, 224, 224))
     assert g.row("inception3a", "cat").output == (256, 28, 28)
+
+
+def test_stacked_rows_keep_the_stacked_axis():
+    """FractalNet joins columns with ``torch.stack(ys).mean(0)``: the stack puts the batch axis second, and
+    the row's per-sample shape is the stacked one, whose elements are the row's memory."""
+    a = analyze("fractalnet20_cifar")
+    stacks = [(r.name, r.output, r.mem_elements) for r in a.rows if r.op == "stack"][:4]
+    assert stacks == [("blocks.0", (2, 64, 32, 32), 131_072), ("blocks.0", (3, 64, 32, 32), 196_608),
+                      ("blocks.1", (2, 128, 16, 16), 65_536), ("blocks.1", (3, 128, 16, 16), 98_304)]
+    assert all(r.mem_elements == math.prod(r.output) for r in a.rows if r.op == "stack")
+    assert [r.output for r in a.rows if r.op == "mean"][:2] == [(64, 32, 32), (64, 32, 32)]
+    deep = analyze("fractalnet34")
+    join = next(r for r in deep.rows if r.op == "stack")
+    assert (join.name, join.output, join.mem_elements) == ("blocks.0", (2, 128, 56, 56), 802_816)
+
+
+class _Moves(nn.Module):
+    def forward(self, x):
+        y = torch.stack([x, x], 1)  # 1x2x4x5x6: the batch stays first
+        z = torch.stack([x, x, x])  # 3x1x4x5x6
+        w = z.transpose(0, 1).transpose(0, 1).sum(0)  # back to 1x4x5x6
+        return y.mean(1) + w + x.unsqueeze(0).squeeze(0)
+
+
+def test_the_batch_axis_is_followed_through_stacks_transposes_and_reductions():
+    a = analyze(_Moves(), (4, 5, 6))
+    assert [(r.op, r.output) for r in a.rows[1:]] == [
+        ("stack", (2, 4, 5, 6)), ("stack", (3, 4, 5, 6)), ("transpose", (3, 4, 5, 6)), ("transpose", (3, 4, 5, 6)),
+        ("sum", (4, 5, 6)), ("mean", (4, 5, 6)), ("add", (4, 5, 6)), ("unsqueeze", (1, 4, 5, 6)),
+        ("squeeze", (4, 5, 6)), ("add", (4, 5, 6))]
+    assert a.totals.output == (4, 5, 6)
 
 
 def test_depth_collapses_blocks_with_summed_figures():

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
 from cnnzoo import analyze
 from cnnzoo.cli import main
+from cnnzoo.commands.report import model_facts
+from cnnzoo.registry import create_model, model_info
 from cnnzoo.report import model_data, report_html, stage_spans, towers
 from cnnzoo.report.browser import dump_dom, find_chromium, parse_dom, screenshot
 from cnnzoo.report.data import ROW_FIELDS
@@ -90,6 +93,44 @@ def test_alexnet_towers(analyses):
     assert by["features.4", "conv2d"] == 2 and by["features.8", "conv2d"] == 1  # conv2 per tower, conv3 across
     assert by["features.10", "conv2d"] == by["features.12", "conv2d"] == 2
     assert by["classifier.0", "linear"] == 1
+
+
+def test_alexnet_per_tower_lrn_rows_in_the_page_data(analyses):
+    """Both LRNs chunk a two-tower volume and normalise each half alone: the chunk's piece and each LRN are one
+    tower of the table's shape, their concatenation two, in stage 1 and stage 2 alike."""
+    data = model_data(analyses["alexnet2012"])
+    rows = [(r[F["index"]], r[F["name"]], r[F["type"]], r[F["output"]], r[F["towers"]]) for r in data["rows"]]
+    assert rows[3:14] == [
+        (3, "features.2", "chunk", "48x55x55", 1), (4, "features.2.lrn", "LocalResponseNorm", "48x55x55", 1),
+        (5, "features.2.lrn", "LocalResponseNorm", "48x55x55", 1), (6, "features.2", "cat", "96x55x55", 2),
+        (7, "features.3", "MaxPool2d", "96x27x27", 2), (8, "features.4", "Conv2d", "256x27x27", 2),
+        (9, "features.5", "ReLU", "256x27x27", 2), (10, "features.6", "chunk", "128x27x27", 1),
+        (11, "features.6.lrn", "LocalResponseNorm", "128x27x27", 1),
+        (12, "features.6.lrn", "LocalResponseNorm", "128x27x27", 1), (13, "features.6", "cat", "256x27x27", 2)]
+    assert [r[F["inputs"]] for r in data["rows"][10:14]] == [[9], [10], [10], [11, 12]]
+
+
+@pytest.mark.parametrize("name, graph, aux, heads", [
+    ("googlenet", 6_624_904, 6_379_984, ["aux1", "aux2"]),
+    ("googlenet_paper", 6_998_552, 6_379_728, ["aux1", "aux2"]),
+    ("inception_v3", 23_834_568, 3_326_696, ["AuxLogits"]),
+])
+def test_auxiliary_heads_are_counted_apart(name, graph, aux, heads):
+    """The eval graph never calls the auxiliary heads: the page counts the network's own parameters and the
+    heads' apart, as `cnnzoo info` does, and carries its notes."""
+    data = model_data(analyze(name), model_facts(name))
+    t = data["totals"]
+    assert (t["graph_params"], t["unused_params"], t["unused_modules"]) == (graph, aux, heads)
+    assert t["params"] == graph + aux == model_info(name).params
+    with torch.device("meta"):
+        assert sum(p.numel() for p in create_model(name, aux_logits=False).parameters()) == graph
+    assert data["info"]["notes"] == model_info(name).notes
+    trained = model_data(analyze(name, training=True))["totals"]  # the training graph calls them
+    assert (trained["graph_params"], trained["unused_params"], trained["unused_modules"]) == (graph + aux, 0, [])
+
+
+def test_googlenet_notes_say_its_5x5_branch_has_3x3_kernels():
+    assert "'5x5' branch uses 3x3 kernels" in model_data(analyze("googlenet"), model_facts("googlenet"))["info"]["notes"]
 
 
 def test_depthwise_and_resnext_groups_are_not_towers():
@@ -278,6 +319,63 @@ def test_alexnet_towers_drawn_side_by_side_and_screenshot(tmp_path, analyses):
     assert len(node.find_all("rect")) == 2
     png = screenshot(page, tmp_path / "alexnet.png", "expand=stages", size=(900, 700))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+@needs_chromium
+def test_alexnet_towers_everything_open_and_collapsed(tmp_path, analyses):
+    a = analyses["alexnet2012"]
+    data = model_data(a)
+    page = tmp_path / "alexnet2012.html"
+    page.write_text(report_html([a]), encoding="utf-8")
+    dom = parse_dom(dump_dom(page, "expand=all"))
+    _clean(dom)
+    nodes = {g.attrs["data-row"]: g for g in dom.find_all("g", class_="node") if "data-row" in g.attrs}
+    for r in data["rows"][1:23]:
+        boxes = nodes[str(r[F["index"]])].find_all("rect")
+        assert len(boxes) == r[F["towers"]], r
+    lrn = [nodes[str(r.index)] for r in a.rows if r.op == "local_response_norm"]
+    assert [[t.all_text() for t in g.find_all("text", class_="t2")] for g in lrn] == [["48x55x55"]] * 2 + [["128x27x27"]] * 2
+    edges = dom.find_all("path", class_="edge")
+    assert not [p for p in edges if "edge-cross" in p.attrs["class"]]  # conv2, conv4 and conv5 stay in their tower
+    starts = {p.attrs["data-from"] for p in edges}
+    assert all(f"r{i}" in starts for i in range(len(a.rows) - 1))  # every box but the logits feeds another
+    dom = parse_dom(dump_dom(page))
+    _clean(dom)
+    stages = {g.attrs["data-key"]: g for g in dom.find_all("g", class_="node")}
+    for k in data["stages"]:
+        key, rows = data["nodes"][k]["key"], _items(data, k)
+        g = stages[key]
+        line = " ".join(t.all_text() for t in g.find_all("text", class_="t2"))
+        assert "MACs" in line and "params" in line, (key, line)
+        assert len(g.find_all("rect")) == data["rows"][rows[-1]][F["towers"]]
+    two = [data["nodes"][k]["key"] for k in data["stages"] if data["rows"][_items(data, k)[-1]][F["towers"]] == 2]
+    assert two == ["s0", "s1", "s2"]
+
+
+@needs_chromium
+def test_googlenet_page_counts_the_aux_heads_apart(tmp_path):
+    names = ["googlenet", "inception_v3"]
+    results = [analyze(n) for n in names]
+    page = tmp_path / "googlenet.html"
+    page.write_text(report_html(results[:1], [model_facts("googlenet")]), encoding="utf-8")
+    dom = parse_dom(dump_dom(page))
+    _clean(dom)
+    card = next(c for c in dom.find_all("div", class_="card") if c.find_all("span")[0].all_text() == "parameters")
+    assert card.find_all("b")[0].all_text() == "6.62 M"
+    assert card.find_all("small")[0].all_text() == "6,624,904; 13,004,888 with aux1, aux2 (not called)"
+    assert "'5x5' branch uses 3x3 kernels" in dom.find_all("p", class_="notes")[0].all_text()
+    assert "aux1, aux2 (6,379,984 params)" in dom.find_all("p", class_="not-called")[0].all_text()
+    chart = next(f for f in dom.find_all("figure") if f.find_all("figcaption")[0].all_text().startswith("Parameters per"))
+    bars = [r.attrs["data-tip"] for r in chart.find_all("rect") if "data-tip" in r.attrs]
+    assert bars and not [b for b in bars if b.startswith("aux")]
+    assert max(int(b.split("\n")[1].split()[0].replace(",", "")) for b in bars) == 1_025_000  # the fc, not an aux fc1
+    compare = tmp_path / "compare.html"
+    compare.write_text(report_html(results, [model_facts(n) for n in names], compare=True), encoding="utf-8")
+    dom = parse_dom(dump_dom(compare))
+    _clean(dom)
+    tips = {c.attrs["data-model"]: c.attrs["data-tip"] for c in dom.find_all("circle", class_="bubble")}
+    assert "\n6,624,904 params (+ aux1, aux2 (6,379,984 params), not called)\n" in tips["googlenet"]
+    assert "\n23,834,568 params (+ AuxLogits (3,326,696 params), not called)\n" in tips["inception_v3"]
 
 
 @needs_chromium

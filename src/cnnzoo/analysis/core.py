@@ -250,6 +250,48 @@ def _adaptive(x: Tensor, output_size: Any, n: int) -> Tensor | None:
     return _empty((*x.shape[:-n], *sizes), x)
 
 
+_REDUCTIONS = frozenset("sum mean amax amin max min std var prod logsumexp argmax argmin".split())
+
+
+def _batch_axis(op: str, args: tuple, kwargs: dict, x: Tensor, axis: int | None, out: Tensor) -> int | None:
+    """Where the batch axis of ``x`` (at ``axis``) lies in ``out``: operations that insert, remove or move
+    axes move it (``torch.stack(ys)`` puts it second, FractalNet's join); None once reduced away."""
+    if axis is None:
+        return None
+
+    def arg(index: int, name: str) -> Any:
+        return kwargs[name] if name in kwargs else args[index] if len(args) > index else None
+
+    if op in ("stack", "unsqueeze"):
+        dim = arg(1, "dim")
+        dim = 0 if dim is None and op == "stack" else dim
+        return axis + (dim % out.dim() <= axis) if isinstance(dim, int) and out.dim() == x.dim() + 1 else 0
+    if op in _REDUCTIONS or op == "squeeze":
+        if out.dim() == x.dim():
+            return axis
+        dim = arg(1, "dim")
+        dims = (dim,) if isinstance(dim, int) else tuple(dim) if isinstance(dim, (tuple, list)) else ()
+        dims = {d % x.dim() for d in dims if isinstance(d, int)}
+        if not dims or axis in dims or x.dim() - len(dims) != out.dim():
+            return None  # reduced over every axis, or over the batch's
+        return axis - sum(d < axis for d in dims)
+    if op in ("transpose", "swapaxes", "swapdims") and x.dim() == out.dim():
+        a, b = arg(1, "dim0"), arg(2, "dim1")
+        if isinstance(a, int) and isinstance(b, int):
+            a, b = a % x.dim(), b % x.dim()
+            return b if axis == a else a if axis == b else axis
+    if op == "permute" and x.dim() == out.dim():
+        dims = args[1] if len(args) == 2 and isinstance(args[1], (tuple, list)) else args[1:] or kwargs.get("dims")
+        if dims and all(isinstance(d, int) for d in dims):
+            return [d % x.dim() for d in dims].index(axis)
+    return axis if axis < out.dim() else 0
+
+
+def _per_sample(shape: Sequence[int], axis: int | None) -> tuple[int, ...]:
+    """A traced shape without its batch axis (all of it once the batch was reduced away)."""
+    return tuple(s for i, s in enumerate(shape) if i != axis)
+
+
 class _Tracer(TorchFunctionMode):
     """Records every operation that consumes the input's descendants or a parameter into a row."""
 
@@ -270,6 +312,7 @@ class _Tracer(TorchFunctionMode):
         self.fields: dict[int, tuple[Tensor, ReceptiveField | None]] = {}
         # id -> the row that produced the tensor (absent: the input); `fields` keeps those ids valid
         self.producers: dict[int, LayerRow] = {}
+        self.batch_axes: dict[int, int | None] = {}  # id -> where the tensor's batch axis is (absent: 0)
         self.sources: dict[int, list[LayerRow | None]] = {}  # id(row) -> producers of its inputs (None: the input)
         self.stack: list[tuple[str, nn.Module, int]] = []
         self.rows: list[LayerRow] = []
@@ -324,6 +367,7 @@ class _Tracer(TorchFunctionMode):
         if op in ("__get__", "detach", "requires_grad_"):  # aliases such as x.data: follow silently
             for o in outs:
                 self.fields[id(o)] = (o, fields[0] if fields else None)
+                self.batch_axes[id(o)] = self.batch_axes.get(id(acts[0]), 0) if acts else 0
                 if acts and id(acts[0]) in self.producers:
                     self.producers[id(o)] = self.producers[id(acts[0])]
             return
@@ -335,9 +379,10 @@ class _Tracer(TorchFunctionMode):
         if acts and any(o.numel() == 0 for o in outs) and all(t.numel() for t in acts):
             raise self._vanished(name, module, op, c, acts[0], outs[0])
         allocated = [o for o in fresh if not o._is_view()]
+        axis = _batch_axis(op, args, kwargs, acts[0], self.batch_axes.get(id(acts[0]), 0), outs[0]) if acts else None
         row = LayerRow(
             index=len(self.rows) + 1, name=name, module_type=type(module).__name__, op=op, kind=c.kind,
-            output=tuple(outs[0].shape[1:]) if acts and outs[0].dim() else tuple(outs[0].shape),
+            output=_per_sample(outs[0].shape, axis),
             window=c.window, detail=c.detail, macs=c.macs, flops=2 * c.macs + c.flops, counted=c.counted,
             out_elements=sum(o.numel() for o in outs), mem_elements=sum(o.numel() for o in allocated),
             mem_bytes=sum(o.numel() * self._itemsize(o) for o in allocated),
@@ -352,6 +397,7 @@ class _Tracer(TorchFunctionMode):
         for o in outs:
             self.fields[id(o)] = (o, c.field)
             self.producers[id(o)] = row
+            self.batch_axes[id(o)] = axis if o is outs[0] or o.dim() == outs[0].dim() else 0
 
     def _itemsize(self, t: Tensor) -> int:
         return self.bpe if t.is_floating_point() else t.element_size()
@@ -428,7 +474,7 @@ class _Tracer(TorchFunctionMode):
             frozen=sum(r.params_frozen for r in rows), buffers=sum(r.buffers for r in rows),
             macs=macs, flops=flops, other_flops=flops - 2 * macs,
             activation_elements=sum(r.mem_elements for r in rows), activation_bytes=sum(r.mem_bytes for r in rows),
-            field=field, output=tuple(outs[0].shape[1:]) if outs else None,
+            field=field, output=_per_sample(outs[0].shape, self.batch_axes.get(id(outs[0]), 0)) if outs else None,
             uncounted_ops=tuple(sorted({r.op for r in rows if not r.counted})),
         )
         return rows, totals

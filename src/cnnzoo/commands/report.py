@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def model_facts(name: str) -> dict[str, Any]:
-    """What the registry says about ``name`` that the trace does not: paper, year, reference top-1."""
+    """What the registry says about ``name`` that the trace does not: paper, year, reference top-1, notes."""
     if name.startswith(EXERCISE_PREFIX):
         from ..analysis.exercises import EXERCISES
 
@@ -48,7 +48,7 @@ def model_facts(name: str) -> dict[str, Any]:
     from ..registry import model_info
 
     info = model_info(name)
-    return {"paper": info.paper, "year": info.year, "top1": info.top1, "source": info.source}
+    return {"paper": info.paper, "year": info.year, "top1": info.top1, "source": info.source, "notes": info.notes}
 
 
 def _with_weights(name: str, weights: str, input_size: tuple[int, ...] | None, dtype: str,

@@ -20,7 +20,7 @@ __all__ = ["model_data", "page", "report_html", "stage_spans", "towers"]
 def report_html(analyses: Sequence[Analysis], infos: Sequence[dict[str, Any] | None] | None = None, *,
                 compare: bool = False, optimizer: str = "momentum") -> str:
     """The HTML page of ``analyses`` (one, or several with ``compare``); ``infos`` adds per model what the
-    trace does not know: ``paper``, ``year``, ``top1``, ``source``, ``weights``."""
+    trace does not know: ``paper``, ``year``, ``top1``, ``source``, ``notes``, ``weights``."""
     infos = list(infos) if infos is not None else [None] * len(analyses)
     if len(infos) != len(analyses):
         raise ValueError("give one info (or None) per analysis")

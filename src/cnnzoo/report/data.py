@@ -11,6 +11,7 @@ VGG's ``features`` Sequential does not add a level of its own.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,8 +138,10 @@ def towers(a: Analysis) -> list[int]:
     """Per row, how many side-by-side towers its output is split into (1: none).
 
     A convolution with 2-4 groups (not depthwise) splits its output into that many towers; operations
-    that act on each channel alone keep their input's towers; a concatenation of the pieces of one
-    ``chunk``/``split`` (AlexNet-2012's per-tower LRN) has one tower per piece; anything else merges.
+    that act on each channel alone keep their input's towers; a ``chunk``/``split`` into as many pieces as
+    its input has towers gives one tower per piece (the row's output is one piece: AlexNet-2012's per-tower
+    LRN chunks its two towers and normalises each alone); a concatenation of the pieces of one
+    ``chunk``/``split`` has one tower per piece; anything else merges.
     """
     by_index = {r.index: r for r in a.rows}
     out: dict[int, int] = {}
@@ -150,8 +153,9 @@ def towers(a: Analysis) -> list[int]:
             t = w.groups
         elif r.kind in _PER_CHANNEL and len(set(ins)) == 1:
             t = ins[0]
-        elif r.kind == "reshape" and r.op in ("chunk", "split") and ins:
-            t = ins[0]
+        elif r.kind == "reshape" and r.op in ("chunk", "split") and ins and r.output:
+            pieces = r.out_elements // math.prod(r.output)
+            t = ins[0] // pieces if pieces and ins[0] % pieces == 0 else 1
         elif r.kind == "concat" and 1 < len(r.inputs) <= _MAX_TOWERS:
             pieces = [by_index[i] for i in r.inputs]
             origins = {p.inputs[0] if len(p.inputs) == 1 else None for p in pieces}
@@ -185,6 +189,24 @@ def _node_data(node: _Node, nodes: list[dict], rows: dict[int, LayerRow]) -> int
     return len(nodes) - 1
 
 
+def uncalled_modules(a: Analysis) -> list[str]:
+    """The outermost modules whose parameters the traced pass never used (GoogLeNet's ``aux1`` and ``aux2`` in
+    the eval graph): for each unused row, its shortest module path that holds no row of the graph."""
+    graph = [r.name for r in a.rows if r.kind not in ("unused", "input")]
+    found: list[str] = []
+    for r in a.rows:
+        if r.kind != "unused":
+            continue
+        parts = r.name.split(".")
+        for j in range(1, len(parts) + 1):
+            path = ".".join(parts[:j])
+            if not any(n == path or n.startswith(path + ".") for n in graph):
+                break
+        if path not in found:
+            found.append(path)
+    return found
+
+
 def model_data(a: Analysis, info: dict[str, Any] | None = None, optimizer: str = "momentum") -> dict[str, Any]:
     """The JSON-ready description of one model's report: rows, item tree, totals, training-memory inputs."""
     spans = stage_spans(a)
@@ -196,11 +218,13 @@ def model_data(a: Analysis, info: dict[str, Any] | None = None, optimizer: str =
     stage_ids = [_node_data(_stage_tree(f"s{k}", label, srows, a.module_types), nodes, by_index)
                  for k, (label, srows) in enumerate(spans)]
     t = a.totals
+    unused = sum(r.params for r in a.rows if r.kind == "unused")
     size, jump = rf_text(t.field)
     return {
         "model": a.model, "input": a.describe_input(), "input_size": list(a.input_size), "dtype": a.dtype,
         "training": a.training, "info": info or {}, "rows": rows, "nodes": nodes, "stages": stage_ids,
-        "totals": {"params": t.params, "trainable": t.trainable, "frozen": t.frozen, "buffers": t.buffers,
+        "totals": {"params": t.params, "graph_params": t.params - unused, "unused_params": unused,
+                   "unused_modules": uncalled_modules(a), "trainable": t.trainable, "frozen": t.frozen, "buffers": t.buffers,
                    "macs": t.macs, "flops": t.flops, "activation_elements": t.activation_elements,
                    "activation_bytes": t.activation_bytes, "rf": size, "rf_jump": jump,
                    "output": fmt_shape(t.output) if t.output is not None else ""},

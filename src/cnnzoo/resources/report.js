@@ -269,11 +269,12 @@
       const t = this.nodeText(item);
       const big = t.kind === "stage";
       const towers = this.m.towers(item);
+      const { volume, caption } = towerSub(t.sub, towers);
       const w1 = Math.max(textWidth(t.title, (big ? "600 13px" : "600 12px") + " system-ui, sans-serif"),
-                          textWidth(t.sub, "11px system-ui, sans-serif")) + 30;
+                          textWidth(volume, "11px system-ui, sans-serif")) + 30;
       const room = item[0] === "n" ? 16 : 0;  // the "+" of a closed container
       const w = towers > 1 ? towers * Math.max(w1 + room, 90) + (towers - 1) * 8 : Math.max(w1 + room, 70);
-      return { w, h: big ? 46 : 38 };
+      return { w: Math.max(w, textWidth(caption, "11px system-ui, sans-serif") + 20), h: (big ? 46 : 38) + (caption ? CAPTION_H : 0) };
     }
     tipText(item) {
       const m = this.m, last = m.lastRow(item);
@@ -407,17 +408,18 @@
         const x0 = X(v) - V.w / 2, y0 = y[V.layer];
         const count = m.towers(it);
         const tw = (V.w - (count - 1) * 8) / count;
+        const { volume, caption } = towerSub(t.sub, count);
+        const h = caption ? V.h - CAPTION_H : V.h;
         for (let k = 0; k < count; k++) {
           const rx = x0 + k * (tw + 8);
-          svg("rect", { x: rx, y: y0, width: tw, height: V.h, rx: t.kind === "stage" || t.kind === "block" ? 7 : 4,
+          svg("rect", { x: rx, y: y0, width: tw, height: h, rx: t.kind === "stage" || t.kind === "block" ? 7 : 4,
                         fill: t.kind === "stage" || t.kind === "block" ? "#ffffff" : tint(color, 0.82), stroke: color,
                         class: t.kind === "stage" || t.kind === "block" ? "box box-open" : "box" }, g);
           const cx = rx + tw / 2;
-          const sub = count > 1 ? towerVolume(t.sub, count) : t.sub;
-          const title = t.title;
-          svg("text", { x: cx, y: y0 + (t.kind === "stage" ? 19 : 16), class: t.kind === "stage" ? "t1 t-stage" : "t1" }, g, title);
-          svg("text", { x: cx, y: y0 + V.h - (t.kind === "stage" ? 11 : 9), class: "t2" }, g, sub);
+          svg("text", { x: cx, y: y0 + (t.kind === "stage" ? 19 : 16), class: t.kind === "stage" ? "t1 t-stage" : "t1" }, g, t.title);
+          svg("text", { x: cx, y: y0 + h - (t.kind === "stage" ? 11 : 9), class: "t2" }, g, volume);
         }
+        if (caption) svg("text", { x: X(v), y: y0 + V.h - 3, class: "t2 tower-caption" }, g, caption);
         if (it[0] === "n") {
           svg("text", { x: x0 + V.w - 9, y: y0 + 13, class: "plus" }, g, "+");
           g.addEventListener("click", () => { this.open(+it.slice(1)); });
@@ -446,9 +448,15 @@
     }
   }
 
-  function towerVolume(volume, count) {  // "256x27x27" over 2 towers: "128x27x27"
-    const m = /^(\d+)(x.*)$/.exec(volume.split(" · ")[0]);
-    return m && +m[1] % count === 0 ? +m[1] / count + m[2] : volume;
+  const CAPTION_H = 15;
+  function towerSub(sub, count) {
+    // a box's second line over `count` towers: each tower shows its share of the volume ("256x27x27" over 2
+    // towers: "128x27x27"); a container's MACs and params are its whole figures, written once below its towers
+    if (count <= 1) return { volume: sub, caption: "" };
+    const [volume, ...rest] = sub.split(" · ");
+    const m = /^(\d+)(x.*)$/.exec(volume);
+    return { volume: m && +m[1] % count === 0 ? +m[1] / count + m[2] : volume,
+             caption: rest.length ? rest.join(" · ") + ` (${count} towers together)` : "" };
   }
 
   // the per-layer table -----------------------------------------------------------------------------
@@ -555,8 +563,13 @@
   }
   function linear(d0, d1, r0, r1) { return (v) => r0 + (v - d0) / (d1 - d0 || 1) * (r1 - r0); }
 
+  function notCalled(t) {  // "aux1, aux2 (6,379,984 params)": what the traced pass never called, or ""
+    return t.unused_params ? `${t.unused_modules.join(", ")} (${int(t.unused_params)} params)` : "";
+  }
+
   function barsPerLayer(model, host) {
-    const rows = model.rows.filter((r) => r[FIELDS.mem] || r[FIELDS.params]);
+    // layers of the traced graph only: modules it never calls (auxiliary heads in eval) are not its layers
+    const rows = model.rows.filter((r) => r[FIELDS.kind] !== "unused" && (r[FIELDS.mem] || r[FIELDS.params]));
     const bw = Math.max(3, Math.min(36, 900 / rows.length));
     const w = Math.max(640, rows.length * bw + 90);
     for (const [key, title, color, unit] of [["mem", "Activation memory per layer (values per sample): memory is early", COLORS.conv, "values"],
@@ -574,6 +587,9 @@
                       "data-tip": `${r[FIELDS.name]} (${r[FIELDS.type]})\n${int(v)} ${unit}\noutput ${r[FIELDS.output]}` }, g);
       });
       svg("text", { x: f.m.l, y: f.h - 8, class: "label" }, f.root, "layers in order (hover a bar) →");
+      if (key === "params" && notCalled(model.d.totals)) {
+        el("p", { class: "hint not-called" }, f.box, `Not called by the ${model.d.training ? "training" : "eval"} graph, left off: ${notCalled(model.d.totals)}`);
+      }
     }
   }
 
@@ -680,14 +696,15 @@
     const sx = linear(x0, x1, f.m.l, w - f.m.r), sy = linear(y0, y1, f.h - f.m.b, f.m.t);
     axis(f, sy, niceTicks(y0, y1, 6), false, "top-1 (%)", (v) => String(v));
     axis(f, sx, niceTicks(x0, x1, 8), true, byTime ? "ms per image (measured)" : "GMACs per image", (v) => String(v));
-    const maxP = Math.max(...pts.map((m) => m.d.totals.params));
+    const maxP = Math.max(...pts.map((m) => m.d.totals.graph_params));
     const palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
-    pts.sort((a, b) => b.d.totals.params - a.d.totals.params).forEach((m, i) => {
-      const r = 4 + 36 * Math.sqrt(m.d.totals.params / maxP);
+    pts.sort((a, b) => b.d.totals.graph_params - a.d.totals.graph_params).forEach((m, i) => {
+      const r = 4 + 36 * Math.sqrt(m.d.totals.graph_params / maxP);
       const t = m.d.totals;
       const c = palette[models.indexOf(m) % palette.length];
       svg("circle", { cx: sx(g(m)), cy: sy(m.d.info.top1), r, fill: c, "fill-opacity": 0.45, stroke: c, class: "bubble", "data-model": m.d.model,
-        "data-tip": `${m.d.model} at ${m.d.input}\ntop-1 ${m.d.info.top1}%\n${int(t.macs)} MACs (${(t.macs / 1e9).toFixed(2)} G)\n${int(t.params)} params\n${bytes(t.activation_bytes)} activations / sample` + measuredText(m) }, f.root);
+        "data-tip": `${m.d.model} at ${m.d.input}\ntop-1 ${m.d.info.top1}%\n${int(t.macs)} MACs (${(t.macs / 1e9).toFixed(2)} G)\n${int(t.graph_params)} params` + (notCalled(t) ? ` (+ ${notCalled(t)}, not called)` : "") +
+        `\n${bytes(t.activation_bytes)} activations / sample` + measuredText(m) }, f.root);
       svg("text", { x: sx(g(m)), y: sy(m.d.info.top1) - r - 4, "text-anchor": "middle", class: "bubble-label" }, f.root, m.d.model);
     });
     if (missing.length) el("p", { class: "hint" }, f.box, `No reference top-1${byTime ? " or no measured time" : ""}, left off the chart: ` + missing.join(", "));
@@ -711,7 +728,7 @@
     for (const m of models) {
       const x = m.d.totals, tr = el("tr", {}, body), z = m.d.info.measured;
       [m.d.model, m.d.input].forEach((v) => el("td", {}, tr, v));
-      const cells = [int(x.params), (x.macs / 1e9).toFixed(3), bytes(x.activation_bytes), x.rf, m.d.info.top1 ?? "—"];
+      const cells = [int(x.graph_params) + (x.unused_params ? ` (+ ${int(x.unused_params)} not called)` : ""), (x.macs / 1e9).toFixed(3), bytes(x.activation_bytes), x.rf, m.d.info.top1 ?? "—"];
       if (timed) cells.push(z ? z.infer_img_ms.toFixed(3) : "—", z ? int(Math.round(z.infer_samples_per_sec)) : "—");
       cells.forEach((v) => el("td", { class: "num" }, tr, v));
     }
@@ -726,9 +743,12 @@
     if (info.paper) facts.push(`${info.paper}${info.year ? " (" + info.year + ")" : ""}`);
     if (info.weights) facts.push("weights " + info.weights);
     el("p", { class: "facts" }, h, facts.join(" · "));
+    if (info.notes) el("p", { class: "facts notes" }, h, "notes: " + info.notes);
     const cards = el("div", { class: "cards" }, h);
     const card = (name, value, sub) => { const c = el("div", { class: "card" }, cards); el("b", {}, c, value); el("span", {}, c, name); if (sub) el("small", {}, c, sub); };
-    card("parameters", si(t.params), int(t.params));
+    if (t.unused_params) {  // the graph's own, and those of modules it never calls (GoogLeNet's aux heads in eval)
+      card("parameters", si(t.graph_params), `${int(t.graph_params)}; ${int(t.params)} with ${t.unused_modules.join(", ")} (not called)`);
+    } else card("parameters", si(t.params), int(t.params));
     card("MACs", si(t.macs), int(t.macs));
     card("FLOPs", si(t.flops), int(t.flops));
     card("activations / sample", bytes(t.activation_bytes), int(t.activation_elements) + " values");

@@ -1,118 +1,141 @@
-"""Forward-only speed: eager PyTorch, ``torch.compile`` and cnnzoo's ``--engine auto``, side by side in one run.
+"""Forward-only speed at each precision: every engine measured directly, beside cnnzoo's auto, in one run.
 
-For each model (fp32, eval mode, the same weights, a random batch):
+For each model and batch size (eval mode, the same random weights, a random batch), the baselines are
+built by hand from the libraries' own APIs:
 
-- ``eager``: ``model(x)`` under ``torch.inference_mode()``;
-- ``compile``: ``torch.compile(model)`` (inductor, default mode), compiled on a warm-up batch;
-- ``auto``: ``cnnzoo.runtime.build_engine(model, ..., engine="auto")`` with an empty cache, so its
-  one-time cost (export, measuring the candidates) is shown too; then the engine it picked.
+- ``eager fp32``: ``model(x)`` under ``torch.inference_mode()``;
+- ``eager bf16``: the same under ``torch.autocast("cpu", torch.bfloat16)`` with channels_last;
+- ``onnxruntime fp32`` / ``openvino fp32`` / ``openvino bf16``: the ONNX export in an ONNX Runtime session,
+  and compiled by OpenVINO with ``INFERENCE_PRECISION_HINT`` f32 / bf16;
+- ``onnxruntime int8`` / ``openvino int8``: one QDQ file from ONNX Runtime's ``quantize_static`` (per-channel,
+  calibrated on random batches: this measures speed, not accuracy), in each runtime;
 
-The engines are timed in interleaved rounds (per round, each engine runs one untimed batch and then one
-timed batch), so a change in the machine's load hits all of them alike; the figure is the median round,
-with the best beside it. Ratios are against
-eager's median. Outputs are checked against eager (max abs diff on logits). The issue's targets on CPU:
-auto >= 4x eager for EfficientNet-Lite0 and MobileNet-v2, >= 2.5x for ResNet-50.
+and cnnzoo's ``build_engine(engine="auto", precision="auto")`` with an empty cache (its one-time cost is
+printed), and its int8 auto on the same QDQ file. Engines are timed in interleaved rounds (each runs two
+untimed batches and one timed batch per round), so a change in the machine's load hits all alike; figures
+are median images/s. Ratios: cnnzoo auto against the best fp32/bf16 baseline and against eager fp32;
+int8 against bf16. The issue's targets on a CPU with AMX: auto >= 0.9x the best fp32/bf16 candidate; an int8
+file >= 1.4x bf16 for ResNet-50; on a CPU without them, never slower than before (auto = onnxruntime fp32).
 
-Run: ``python benchmarks/inference_speed.py`` (``--rounds N``, ``--models a,b``, ``--no-compile``,
-``--threads N``).
+Run: ``python benchmarks/inference_speed.py`` (``--models a,b``, ``--batches 1,16``, ``--rounds N``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
+import numpy as np
 import torch
 
-import analyze_speed  # benchmarks/: the same hardware line as the other scripts
 import cnnzoo
-from cnnzoo.runtime import build_engine
-
-#: (model, batch size): the issue's table
-CASES = (("efficientnet_lite0", 32), ("mobilenet_v2", 32), ("resnet50", 32), ("lenet5", 256))
-
-
-def hardware() -> str:
-    import onnxruntime
-
-    return f"{analyze_speed.hardware()}, onnxruntime {onnxruntime.__version__}"
+from cnnzoo.runtime import build_engine, machine
+from cnnzoo.runtime.export import export_onnx, ort_session
+from cnnzoo.runtime.quantize import QuantizedModel
 
 
-def run_case(name: str, batch: int, rounds: int, with_compile: bool) -> None:
+def baselines(model: torch.nn.Module, shape: tuple[int, ...], folder: Path) -> dict:
+    import openvino as ov
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    fp32, prepared, int8 = folder / "fp32.onnx", folder / "prep.onnx", folder / "int8.onnx"
+    export_onnx(model, torch.randn(2, *shape), fp32)
+    quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+    calib = iter([{"input": np.random.default_rng(i).standard_normal((4, *shape), dtype=np.float32)} for i in range(4)])
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):
+            return next(calib, None)
+
+    quantize_static(str(prepared), str(int8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=not machine().vnni)
+    cl = torch.channels_last
+    bf16_model = __import__("copy").deepcopy(model).to(memory_format=cl)
+    core = ov.Core()
+    threads = torch.get_num_threads()
+
+    def ov_run(path: Path, hint: str):
+        compiled = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": hint,
+                                                         "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+        request = compiled.create_infer_request()
+        return lambda x: request.infer({0: x.numpy()})
+
+    def ort_run(path: Path):
+        session = ort_session(str(path), threads)
+        return lambda x: session.run(None, {"input": x.numpy()})
+
+    def eager(x):
+        with torch.inference_mode():
+            return model(x)
+
+    def eager_bf16(x):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return bf16_model(x.contiguous(memory_format=cl))
+
+    return {"eager fp32": eager, "eager bf16": eager_bf16, "onnxruntime fp32": ort_run(fp32),
+            "openvino fp32": ov_run(fp32, "f32"), "openvino bf16": ov_run(fp32, "bf16"),
+            "onnxruntime int8": ort_run(int8), "openvino int8": ov_run(int8, "f32"), "_int8_file": int8}
+
+
+def run_case(name: str, batch: int, rounds: int) -> None:
     info = cnnzoo.model_info(name)
     torch.manual_seed(0)
     model = cnnzoo.create_model(name).eval()
-    x = torch.randn(batch, *info.input_size)
-    with torch.inference_mode():
-        reference = model(x)
-
-    def eager(batch_x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return model(batch_x)
-
-    engines = {"eager": eager}
-    setup = {}
-    if with_compile:
-        compiled = torch.compile(model)
-
-        def run_compiled(batch_x: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return compiled(batch_x)
-
+    shape = tuple(info.input_size)
+    x = torch.randn(batch, *shape)
+    with tempfile.TemporaryDirectory() as tmp:
+        engines = baselines(model, shape, Path(tmp))
+        int8_file = engines.pop("_int8_file")
         t0 = time.perf_counter()
-        run_compiled(x)
-        setup["compile"] = time.perf_counter() - t0
-        engines["compile"] = run_compiled
-    lines: list[str] = []
-    with tempfile.TemporaryDirectory() as cache:
-        t0 = time.perf_counter()
-        auto = build_engine(model, info.input_size, engine="auto", batch_size=batch, cache_dir=cache, log=lines.append)
-        setup["auto"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        build_engine(model, info.input_size, engine="auto", batch_size=batch, cache_dir=cache)
-        setup["auto, cached"] = time.perf_counter() - t0
-    engines[f"auto ({auto.name})"] = auto
-
-    diffs = {label: (fn(x) - reference).abs().max().item() for label, fn in engines.items()}
-    times: dict[str, list[float]] = {label: [] for label in engines}
-    for _ in range(rounds):
-        for label, fn in engines.items():
-            fn(x)  # untimed: the previous engine's threads may still hold the cores
-            t0 = time.perf_counter()
-            fn(x)
-            times[label].append(time.perf_counter() - t0)
-    base = batch / statistics.median(times["eager"])
-    print(f"\n{name}, batch {batch}, {'x'.join(map(str, info.input_size))}, fp32  [{lines[0]}]")
-    print(f"  setup: " + ", ".join(f"{k} {v:.1f} s" for k, v in setup.items())
-          + f"; largest |logit| {reference.abs().max().item():.2g} (initial weights)")
-    print(f"  {'engine':<22}{'img/s (median)':>15}{'best':>10}{'vs eager':>10}{'max |diff|':>12}")
-    for label, ts in times.items():
-        rate, best = batch / statistics.median(ts), batch / min(ts)
-        print(f"  {label:<22}{rate:>15,.1f}{best:>10,.1f}{rate / base:>9.2f}x{diffs[label]:>12.1e}")
+        lines: list[str] = []
+        auto = build_engine(model, shape, engine="auto", precision="auto", batch_size=batch, cache_dir=tmp,
+                            log=lines.append)
+        auto(x)  # the first batch's check against fp32
+        setup = time.perf_counter() - t0
+        q = QuantizedModel(int8_file, {"input_shape": list(shape), "num_classes": info.num_classes})
+        auto8 = build_engine(q, engine="auto", precision="int8", batch_size=batch, cache_dir=tmp, log=lines.append)
+        engines[f"cnnzoo auto ({auto.label})"] = auto
+        engines[f"cnnzoo int8 ({auto8.label})"] = auto8
+        times: dict[str, list[float]] = {k: [] for k in engines}
+        for _ in range(rounds):
+            for label, run in engines.items():
+                run(x)  # two untimed batches: another runtime's worker threads may still hold the cores
+                run(x)
+                t = time.perf_counter()
+                run(x)
+                times[label].append(time.perf_counter() - t)
+    rate = {k: batch / statistics.median(v) for k, v in times.items()}
+    print(f"\n{name}, batch {batch} of {'x'.join(map(str, shape))} ({rounds} rounds; auto's setup "
+          f"{setup:.1f} s: {lines[0]})")
+    for label, r in sorted(rate.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:<40} {r:>9,.1f} img/s  {r / rate['eager fp32']:5.2f}x eager fp32")
+    best = max((k for k in rate if not k.startswith("cnnzoo") and "int8" not in k), key=rate.__getitem__)
+    auto_key = next(k for k in rate if k.startswith("cnnzoo auto"))
+    int8_key = next(k for k in rate if k.startswith("cnnzoo int8"))
+    bf16 = max(rate["eager bf16"], rate["openvino bf16"])
+    print(f"  cnnzoo auto / best fp32-bf16 baseline ({best}): {rate[auto_key] / rate[best]:.2f}x; "
+          f"cnnzoo int8 / best bf16: {rate[int8_key] / bf16:.2f}x")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per engine (default 5)")
-    parser.add_argument("--models", help="comma-separated subset of " + ",".join(n for n, _ in CASES))
-    parser.add_argument("--no-compile", action="store_true", help="leave torch.compile out (it compiles for minutes)")
-    parser.add_argument("--threads", type=int, help="torch's intra-op threads, which ONNX Runtime's follow "
-                                                    "(default: torch's own, one per core)")
-    args = parser.parse_args()
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", default="resnet50,mobilenet_v2,efficientnet_lite0")
+    p.add_argument("--batches", default="1,16")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int)
+    args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    wanted = set(args.models.split(",")) if args.models else None
-    print(f"{hardware()}; {args.rounds} interleaved rounds per engine")
-    t0 = time.perf_counter()
-    for name, batch in CASES:
-        if wanted is None or name in wanted:
-            run_case(name, batch, args.rounds, not args.no_compile)
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average at the end {os.getloadavg()[0]:.1f}")
+    print(machine().line())
+    for name in args.models.split(","):
+        for batch in map(int, args.batches.split(",")):
+            run_case(name, batch, args.rounds)
 
 
 if __name__ == "__main__":

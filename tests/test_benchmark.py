@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from cnnzoo.runtime import benchmark as bench
+from cnnzoo.runtime import measure, results
 from cnnzoo.cli import main
 from cnnzoo.runtime.power import Energy, RaplMeter, SampledMeter, Unmeasurable, nvml_meter, power_meter, rapl_meter
 
@@ -47,7 +48,7 @@ class FakeClock:
 def test_time_calls_blocks_fill_the_budget_with_at_least_min_runs():
     clock = FakeClock(0.001)
     calls = []
-    timing = bench.time_calls(lambda: (calls.append(1), clock.tick()), budget_s=0.2, warmup=2, min_runs=3,
+    timing = measure.time_calls(lambda: (calls.append(1), clock.tick()), budget_s=0.2, warmup=2, min_runs=3,
                               clock=clock)
     # 1 ms a call, blocks of 0.2 / 20 / 0.001 = 10 calls: 20 blocks fill the 0.2 s budget
     assert timing.samples == pytest.approx((0.001,) * 20)
@@ -59,7 +60,7 @@ def test_time_calls_blocks_fill_the_budget_with_at_least_min_runs():
 def test_time_calls_slow_call_still_gets_min_runs_and_brackets_the_window():
     clock = FakeClock(1.0)
     events = []
-    timing = bench.time_calls(clock.tick, budget_s=0.5, warmup=0, min_runs=4, clock=clock,
+    timing = measure.time_calls(clock.tick, budget_s=0.5, warmup=0, min_runs=4, clock=clock,
                               on_start=lambda: events.append(("start", clock())),
                               on_stop=lambda: events.append(("stop", clock())))
     assert timing.samples == (1.0,) * 4 and timing.calls == 4
@@ -72,7 +73,7 @@ def test_rows_are_complete_and_consistent(no_rapl):
     result = bench.run_benchmark(["lenet5"], [1, 4], settings(no_rapl, train=True))
     assert [r["batch"] for r in result.rows] == [1, 4] and not result.failures and result.resumed == 0
     for r in result.rows:
-        assert list(r) == bench.FIELDS
+        assert list(r) == results.FIELDS
         assert (r["model"], r["input"], r["img_size"], r["engine"], r["device"]) == ("lenet5", "1x32x32", 32, "eager", "cpu")
         assert r["params"] == 61706 and r["gmacs"] == pytest.approx(0.000417, abs=1e-6)
         for k in ("infer_samples_per_sec", "infer_step_ms", "infer_img_ms", "infer_runs", "peak_mem_mb",
@@ -92,7 +93,7 @@ def test_train_step_leaves_weights_and_buffers_as_they_were(no_rapl):
                                 torch.nn.Linear(4 * 6 * 6, 3))
     model.num_classes = 3
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    row = bench._measure_train(model, 2, (1, 8, 8), settings(no_rapl), torch.device("cpu"), bench.CpuMemory(),
+    row = bench._measure_train(model, 2, (1, 8, 8), settings(no_rapl), torch.device("cpu"), measure.CpuMemory(),
                                0.0, lambda: None)
     assert row["train_step_ms"] > 0 and not model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -106,25 +107,25 @@ def test_resume_keeps_finished_rows_and_measures_only_the_rest(no_rapl, tmp_path
     def fake_row(model, batch, size, settings, *rest):
         calls.append(batch)
         measured = ("infer_samples_per_sec", "infer_step_ms", "infer_step_ms_iqr", "infer_img_ms", "infer_runs",
-                    "peak_mem_mb", "joules_per_img", *bench.TRAIN_FIELDS)
+                    "peak_mem_mb", "joules_per_img", *results.TRAIN_FIELDS)
         row = dict.fromkeys(measured, 1.5) | {"batch": batch, "engine": "eager", "watts": "n/a (test)", "power_method": ""}
-        return row | ({} if settings.train else dict.fromkeys(bench.TRAIN_FIELDS, ""))
+        return row | ({} if settings.train else dict.fromkeys(results.TRAIN_FIELDS, ""))
 
     monkeypatch.setattr(bench, "_measure_row", fake_row)
     out = tmp_path / "runs" / "results.csv"
     bench.run_benchmark(["lenet5"], [1, 2], settings(no_rapl), out=out)
     assert calls == [1, 2]
-    first = bench.read_results(out)
+    first = results.read_results(out)
     result = bench.run_benchmark(["lenet5"], [2, 1, 4], settings(no_rapl), out=out)
     assert calls == [1, 2, 4] and result.resumed == 2
     assert [r["batch"] for r in result.rows] == [2, 1, 4]
     assert result.rows[1] == first[0]  # read back with its numbers as numbers
-    assert [r["batch"] for r in bench.read_results(out)] == [1, 2, 4]
+    assert [r["batch"] for r in results.read_results(out)] == [1, 2, 4]
     # a row without the training step is measured again when --train asks for it; other settings are other rows
     bench.run_benchmark(["lenet5"], [1], settings(no_rapl, train=True), out=out)
     bench.run_benchmark(["lenet5"], [1], settings(no_rapl, threads=2), out=out)
     assert calls == [1, 2, 4, 1, 1]
-    rows = bench.read_results(out)
+    rows = results.read_results(out)
     assert len(rows) == 4
     assert [(r["batch"], r["threads"], r["train_step_ms"]) for r in rows] == [(2, 1, ""), (4, 1, ""), (1, 1, 1.5),
                                                                              (1, 2, "")]
@@ -229,7 +230,7 @@ def test_cli_formats_out_and_plot(tmp_path, capsys, no_rapl):
     assert main(["benchmark", "lenet5", "--batch-sizes", "1,2", "--format", "csv", "--out", str(out),
                  "--plot", str(png), *FAST_CLI]) == 0
     printed = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [r["batch"] for r in printed] == ["1", "2"] and list(printed[0]) == bench.FIELDS
+    assert [r["batch"] for r in printed] == ["1", "2"] and list(printed[0]) == results.FIELDS
     assert png.stat().st_size > 10_000 and out.exists()
     assert main(["benchmark", "lenet*", "--batch-sizes", "2,1", "--format", "json", "--out", str(out), *FAST_CLI]) == 0
     captured = capsys.readouterr()
@@ -310,7 +311,7 @@ def test_compare_measure_adds_measured_columns(capsys, no_rapl):
 def test_plot_says_why_power_is_missing(tmp_path, no_rapl):
     rows = bench.run_benchmark(["lenet5"], [1, 2], settings(no_rapl)).rows
     rows += [{**r, "model": "resnet18", "top1": 69.76, "watts": 50.0 + r["batch"]} for r in rows]
-    bench.plot_benchmark(rows, tmp_path / "p.png")
+    results.plot_benchmark(rows, tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 10_000
 
 

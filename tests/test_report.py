@@ -399,7 +399,7 @@ def test_a_script_error_is_caught(tmp_path, analyses):
 
 
 def _results(path, rows):
-    from cnnzoo.runtime.benchmark import FIELDS, write_results
+    from cnnzoo.runtime.results import FIELDS, write_results
 
     write_results(path, [{**dict.fromkeys(FIELDS), "engine_requested": "eager", "device": "cpu", "precision": "fp32",
                           "channels_last": False, "threads": 2, "device_name": "test cpu", **r} for r in rows])

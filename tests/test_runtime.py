@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from cnnzoo.cli import main
 from cnnzoo.runtime import build as build_module
@@ -134,7 +133,7 @@ def test_quantize_writes_an_int8_file_that_both_runtimes_run(trained, tmp_path, 
     assert "top-1 on 200 held-out images of mnist: fp32 0." in printed and "int8 0." in printed and str(out) in printed
     q = load_quantized(out)
     assert q.meta["model_name"] == "lenet5" and q.input_shape == (1, 32, 32) and q.num_classes == 10
-    assert q.meta["calibration_images"] == 64 and q.meta["reduce_range"] == (not machine().vnni)
+    assert q.meta["calibration_images"] == 64 and (q.meta["reduce_range"] is False or not machine().vnni)
     import onnx
 
     ops = {n.op_type for n in onnx.load(str(out)).graph.node}
@@ -165,8 +164,8 @@ def test_quantize_refuses_a_drop_above_max_drop_and_writes_nothing(trained, tmp_
     assert main(["quantize", str(trained / "best.pt"), "--calibration", "32", "--max-drop", "-100",
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("calibrating on 32 images") and len(err) == 2
-    assert err[1].startswith("cnnzoo: error: top-1 on 200") and "above --max-drop -100, so nothing was written" in err[1]
+    assert all(line.startswith(("calibrating on 32 images", "no VNNI here")) for line in err[:-1])
+    assert err[-1].startswith("cnnzoo: error: top-1 on 200") and "above --max-drop -100, so nothing was written" in err[-1]
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -219,3 +218,25 @@ def test_amp_auto_measures_on_bf16_cpus_and_is_off_elsewhere(monkeypatch, tmp_pa
     assert (again.amp, again.channels_last) == (chosen.amp, chosen.channels_last) and "cached" in lines[1]
     explicit = TrainConfig(model="lenet5", amp="off", channels_last=False)
     assert amp.resolve_amp(explicit, model, (1, 32, 32), CPU, lines.append, tmp_path) is explicit
+
+
+def test_without_vnni_both_weight_widths_are_measured_and_the_better_kept(trained, tmp_path, monkeypatch):
+    import dataclasses
+
+    from cnnzoo.runtime import quantize as quantize_module
+    from cnnzoo.runtime.quantize import load_quantized
+
+    no_vnni = dataclasses.replace(machine(), vnni=False)
+    monkeypatch.setattr(quantize_module, "machine", lambda: no_vnni)
+    lines: list[str] = []
+    monkeypatch.setattr("cnnzoo.runtime.build.to_stderr", lines.append)
+    out = tmp_path / "q.onnx"
+    assert main(["quantize", str(trained / "best.pt"), "--calibration", "32", "--max-drop", "100",
+                 "--out", str(out)]) == 0
+    assert [line.split(" (")[0] for line in lines[:2]] == ["calibrating on 32 images"] * 2
+    assert "7-bit" in lines[0] and "8-bit" in lines[1]
+    assert lines[2].startswith("no VNNI here: int8 top-1 7-bit weights 0.") and "8-bit weights 0." in lines[2]
+    meta = load_quantized(out).meta
+    widths = dict(part.split(" weights ") for part in lines[2].split("int8 top-1 ", 1)[1].split(", "))
+    best = max(widths, key=lambda w: float(widths[w]))
+    assert meta["reduce_range"] == (best == "7-bit") and f"{meta['int8_top1']:.4f}" == widths[best]

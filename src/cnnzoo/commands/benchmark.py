@@ -134,7 +134,8 @@ def progress_bar():
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from ..runtime.benchmark import DEFAULT_BATCHES, render, resolve_models, run_benchmark
+    from ..runtime.benchmark import DEFAULT_BATCHES, resolve_models, run_benchmark
+    from ..runtime.results import render
 
     models = resolve_models(args.models, args.model_list)
     plain = [m for m in models if not m.lower().endswith(".onnx")]
@@ -160,7 +161,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if resumed:
         print(f"{resumed} row(s) taken from {args.out}, not measured again", file=sys.stderr)
     if args.plot and rows:
-        from ..runtime.benchmark import plot_benchmark
+        from ..runtime.results import plot_benchmark
 
         plot_benchmark(rows, args.plot)
     return 1 if failures else 0

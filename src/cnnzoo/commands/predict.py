@@ -12,6 +12,11 @@ from ..errors import CnnzooError
 from ..runtime import ENGINE_HELP, ENGINES, PRECISION_HELP, PRECISIONS
 from ..argtypes import positive_int
 
+#: below this many images ``--precision auto`` is fp32 without measuring: measuring times each candidate for about
+#: a second (``runtime.build.MEASURE_SECONDS``), more than a few images take
+AUTO_MIN_IMAGES = 64
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify image files: top-k classes with probabilities")
     p.add_argument("model", help="registered model name (see `cnnzoo list`), a weights file that records its "
@@ -23,13 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--engine", choices=ENGINES, default="eager",
                    help=f"{ENGINE_HELP} (default eager: for a few images an export costs more than it saves)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=f"{PRECISION_HELP} (default auto)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help=f"{PRECISION_HELP} (default auto; fp32 below {AUTO_MIN_IMAGES} images, where measuring costs "
+                        "more than it saves)")
     p.set_defaults(func=cmd_predict)
 
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..preprocess import ImageError, class_names, load_and_preprocess, preprocessing_for
+    from ..preprocess import class_names, preprocessing_for
     from ..datasets.readers import IMAGE_SUFFIXES
     from ..registry import create_model_with_weights, model_info
 
@@ -103,7 +110,10 @@ def _probabilities(model, images: list[torch.Tensor], args: argparse.Namespace) 
 
     batch = torch.cat(images)
     engine = "auto" if args.engine == "eager" and not isinstance(model, torch.nn.Module) else args.engine
-    run = build_engine(model, tuple(batch.shape[1:]), engine=engine, precision=args.precision,
+    precision = args.precision
+    if precision == "auto" and isinstance(model, torch.nn.Module) and len(batch) < AUTO_MIN_IMAGES:
+        precision = "fp32"  # measuring the candidates would cost more than the few images take
+    run = build_engine(model, tuple(batch.shape[1:]), engine=engine, precision=precision,
                        batch_size=min(args.batch_size, len(batch)), log=to_stderr)
     return torch.cat([run(batch[i:i + args.batch_size]).softmax(dim=1)
                       for i in range(0, len(batch), args.batch_size)])

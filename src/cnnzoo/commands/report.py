@@ -86,7 +86,7 @@ def _with_weights(name: str, weights: str, input_size: tuple[int, ...] | None, d
 def measured(path: str, result: Analysis, batch: int | None) -> dict[str, Any] | None:
     """The inference row of ``result``'s model and input in a benchmark results file (at ``batch``, else the
     smallest batch measured), as the page shows it; ``None`` if the file has none."""
-    from ..runtime.benchmark import read_results
+    from ..runtime.results import read_results
 
     if not os.path.isfile(path):
         raise CnnzooError(f"--benchmark {path!r} does not exist; "

@@ -123,7 +123,8 @@ def measure_rows(rows: list[dict], args: argparse.Namespace) -> str | None:
 
     Returns the line that says how power and memory were measured, printed under the table.
     """
-    from ..runtime.benchmark import benchmark_model, threads_text
+    from ..runtime.benchmark import benchmark_model
+    from ..runtime.results import threads_text
     from .benchmark import settings_from
 
     settings = settings_from(args, args.input)

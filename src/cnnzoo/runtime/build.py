@@ -22,7 +22,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -30,7 +30,10 @@ from torch import Tensor, nn
 from .cache import architecture_key, cache_home, onnx_file, read_choice, write_choice
 from .engines import ENGINES, Engine, EngineError, eager_forward, first_line
 from .export import ONNX_HINT, _label
-from .precision import INT8_HINT, PRECISIONS, Agreement, agreement, check_requested, machine, native
+from .precision import INT8_HINT, Agreement, agreement, check_requested, machine, native
+
+if TYPE_CHECKING:
+    from .quantize import QuantizedModel
 
 #: each candidate of ``auto`` is timed for about this long after one warm-up batch (at least one run)
 MEASURE_SECONDS = 1.0

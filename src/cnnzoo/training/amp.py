@@ -105,7 +105,6 @@ def _rate(model: nn.Module, input_shape: tuple[int, ...], batch: int, device: to
         t0 = time.perf_counter()
         step()
         best = min(best, time.perf_counter() - t0)
-    del trial, optimizer
     return batch / best
 
 

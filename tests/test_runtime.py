@@ -240,3 +240,15 @@ def test_without_vnni_both_weight_widths_are_measured_and_the_better_kept(traine
     widths = dict(part.split(" weights ") for part in lines[2].split("int8 top-1 ", 1)[1].split(", "))
     best = max(widths, key=lambda w: float(widths[w]))
     assert meta["reduce_range"] == (best == "7-bit") and f"{meta['int8_top1']:.4f}" == widths[best]
+
+
+def test_without_openvino_the_engine_names_the_extra_and_auto_does_without(monkeypatch, tmp_path, capsys):
+    from cnnzoo.runtime.engines import openvino
+
+    monkeypatch.setattr(openvino, "available", lambda: False)
+    model = scrambled("lenet5")
+    with pytest.raises(EngineError, match=r"the openvino engine needs openvino; pip install 'cnnzoo\[openvino\]'"):
+        build_engine(model, (1, 32, 32), engine="openvino", cache_dir=tmp_path)
+    assert all(c.engine != "openvino" for c in candidates(CPU, "auto", "auto"))
+    assert main(["benchmark", "lenet5", "--engine", "openvino", "--batch-sizes", "1"]) == 2
+    assert "cnnzoo[openvino]" in capsys.readouterr().err

@@ -115,7 +115,7 @@ def compare_rows(results: list[Analysis]) -> list[dict]:
     return rows
 
 
-MEASURED = ("measure_batch", "engine", "infer_samples_per_sec", "infer_img_ms", "peak_mem_mb", "watts")
+MEASURED = ("measure_batch", "engine", "precision", "infer_samples_per_sec", "infer_img_ms", "peak_mem_mb", "watts")
 
 
 def measure_rows(rows: list[dict], args: argparse.Namespace) -> str | None:
@@ -136,7 +136,7 @@ def measure_rows(rows: list[dict], args: argparse.Namespace) -> str | None:
         (b,) = benchmark_model(r["model"], [args.measure_batch], settings)
         r.update({k: b[k] for k in MEASURED if k != "measure_batch"}, measure_batch=args.measure_batch)
         notes.append(b["power_method"] or str(b["watts"]))
-        device = f"{b['device_name']}, {threads_text(b['threads'])}, {b['precision']}"
+        device = f"{b['device_name']}, {threads_text(b['threads'])}"
     return f"measured at batch {args.measure_batch} on {device}; power: {notes[0]}" if notes else None
 
 
@@ -144,7 +144,8 @@ def _measured_cells(r: dict) -> list[str]:
     def num(value, spec: str) -> str:
         return format(value, spec) if isinstance(value, (int, float)) else "n/a" if value else "—"
 
-    return [num(r["infer_samples_per_sec"], ",.1f"), num(r["infer_img_ms"], ".3f"), num(r["peak_mem_mb"], ",.0f"),
+    engine = f"{r['engine']} {r['precision']}" if r.get("engine") else "—"
+    return [engine, num(r["infer_samples_per_sec"], ",.1f"), num(r["infer_img_ms"], ".3f"), num(r["peak_mem_mb"], ",.0f"),
             num(r["watts"], ".1f")]
 
 
@@ -155,7 +156,7 @@ def _compare_text(rows: list[dict], markdown: bool) -> str:
                        "—" if r["top1"] is None else f"{r['top1']:g}"] for r in rows]
     if rows and "infer_samples_per_sec" in rows[0]:
         batch = next((r["measure_batch"] for r in rows if r["measure_batch"]), "")
-        head += [f"img/s @{batch}", "ms/img", "peak MB", "W"]
+        head += ["engine", f"img/s @{batch}", "ms/img", "peak MB", "W"]
         for line, r in zip(table[1:], rows):
             line += _measured_cells(r)
     if markdown:

@@ -132,11 +132,11 @@ def openvino_ok() -> bool:
 
 
 def _require_openvino() -> None:
-    from .engines.openvino import OPENVINO_HINT
+    from .engines import openvino
 
     if not openvino_ok():
-        missing = "openvino" if not importlib.util.find_spec("openvino") else "onnx and onnxruntime"
-        raise EngineError(f"the openvino engine needs {missing}; {OPENVINO_HINT}")
+        missing = "openvino" if not openvino.available() else "onnx and onnxruntime"
+        raise EngineError(f"the openvino engine needs {missing}; {openvino.OPENVINO_HINT}")
 
 
 def _cuda_ort() -> bool:

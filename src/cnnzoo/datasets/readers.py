@@ -199,9 +199,10 @@ def load_folder(path: Path, image_size: int = 64, test_fraction: float = 0.2, se
     else:
         images, labels = _decode_all(train, image_size, resize)
         if cache and test is None:
-            from ..weights import atomic_write
+            from ..weights import atomic_write, saved_size
 
-            atomic_write(cache_file, lambda tmp: torch.save({"images": images, "labels": labels}, tmp))
+            blob = {"images": images, "labels": labels}
+            atomic_write(cache_file, lambda tmp: torch.save(blob, tmp), size=saved_size(blob))
     if test is not None:
         test_images, test_labels = _decode_all(test, image_size, resize)
         return ImageDataset(f"folder:{path}", images, labels, test_images, test_labels, classes=classes)

@@ -116,3 +116,49 @@ def test_full_disk_on_the_cli_is_one_line_exit_2_for_every_kind_of_file(tiny, tm
         assert err.startswith("cnnzoo: error: the disk is full: cannot write ") and "\n" not in err, err
         assert name in err and "free" in err and "Traceback" not in err
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob(".*.tmp"))
+
+
+# ------------------------------------------------------------------ unreadable images, said on every run
+
+def test_skipped_images_are_said_on_every_run_also_from_the_cache(tmp_path, monkeypatch, capsys):
+    import warnings
+
+    from cnnzoo.datasets.readers import load_dataset
+    from datagen import write_image_folder
+
+    monkeypatch.setenv("CNNZOO_DATA", str(tmp_path / "cache"))
+    root = write_image_folder(tmp_path / "pets", per_class=8)
+    (root / "dog" / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (root / "cat" / name).write_bytes(b"not an image")
+    expected = ("skipped 4 unreadable image file(s): cat/a.jpg, cat/b.jpg, cat/c.jpg and 1 more")
+    for _ in range(2):  # decoded, then read from the cache
+        with pytest.warns(UserWarning) as caught:
+            d = load_dataset(f"folder:{root}", image_size=24)
+        assert [str(w.message) for w in caught] == [expected]
+        assert d.skipped == ("cat/a.jpg", "cat/b.jpg", "cat/c.jpg", "dog/truncated.png")
+    (cache,) = (tmp_path / "cache" / "folders").iterdir()
+    assert torch.load(cache, weights_only=True)["skipped"] == list(d.skipped)
+
+    argv = ["train", "lenet5", "--data", f"folder:{root}", "--epochs", "1", "--batch-size", "8", "--no-progress",
+            "--image-size", "32"]
+    for n in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # said once, in the header, not again as a warning
+            assert main([*argv, "--out", str(tmp_path / f"run{n}")]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[2] == "warning: " + expected, out[:4]
+
+
+def test_a_truncated_decoded_cache_is_decoded_again(tmp_path, monkeypatch):
+    from cnnzoo.datasets.readers import load_dataset
+    from datagen import write_image_folder
+
+    monkeypatch.setenv("CNNZOO_DATA", str(tmp_path / "cache"))
+    root = write_image_folder(tmp_path / "pets")
+    first = load_dataset(f"folder:{root}", image_size=24)
+    (cache,) = (tmp_path / "cache" / "folders").iterdir()
+    cache.write_bytes(cache.read_bytes()[:1000])  # a crash of an older version, mid-write
+    again = load_dataset(f"folder:{root}", image_size=24)
+    assert torch.equal(first.train_images, again.train_images)
+    assert torch.load(cache, weights_only=True)["images"].shape[0] == 18  # rewritten whole

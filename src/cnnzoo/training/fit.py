@@ -8,6 +8,7 @@ import random
 import shlex
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -15,7 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..datasets.readers import ImageDataset, load_dataset
+from ..datasets.readers import ImageDataset, load_dataset, skipped_message
 from ..errors import CnnzooError
 from ..registry import create_model
 from . import runfolder
@@ -185,7 +186,12 @@ def start(cfg: TrainConfig, resume: bool, log: Any, device: torch.device, dist: 
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
-    data = prepare_data(cfg)
+    with warnings.catch_warnings(record=True) as caught:  # the header says the skipped files, once
+        warnings.simplefilter("always")
+        data = prepare_data(cfg)
+    for w in caught:
+        if not (data.skipped and str(w.message) == skipped_message(data.skipped)):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     model, name, pipeline, groups, cfg = build_model(cfg, data, device, say, fresh=ckpt is None)
     # The validation split is at most a fifth of the training set, so small datasets keep most for training.
     n_train = len(data.train_labels)
@@ -218,16 +224,10 @@ def header(cfg: TrainConfig, name: str, data: ImageDataset, split: tuple[int, in
     whose = f"{cfg.model}'s default" if cfg.recipe == default_recipe(cfg.model) else "chosen"
     lines.append((f"recipe {cfg.recipe} ({whose})" if cfg.recipe else "no recipe (the config's defaults)") + "; "
                  + ("changed: " + " ".join(changed) if changed else "nothing changed"))
-    if skipped := getattr(data, "skipped", ()):
-        lines.append(skipped_note(skipped))
+    if data.skipped:
+        lines.append("warning: " + skipped_message(data.skipped))
     lines.append(f"run folder {cfg.out} (all settings: config.json there; --print-config shows them)")
     return lines
-
-
-def skipped_note(skipped: tuple[str, ...] | list[str], shown: int = 3) -> str:
-    """The unreadable image files a folder dataset skipped: the count and the first few names."""
-    names = ", ".join(skipped[:shown]) + (f" and {len(skipped) - shown} more" if len(skipped) > shown else "")
-    return f"warning: skipped {len(skipped)} unreadable image file(s): {names}"
 
 
 def _shown(value: Any) -> str:

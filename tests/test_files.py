@@ -162,3 +162,44 @@ def test_a_truncated_decoded_cache_is_decoded_again(tmp_path, monkeypatch):
     again = load_dataset(f"folder:{root}", image_size=24)
     assert torch.equal(first.train_images, again.train_images)
     assert torch.load(cache, weights_only=True)["images"].shape[0] == 18  # rewritten whole
+
+
+# ------------------------------------------------- one rule for outputs: missing folders are created
+
+OUTPUTS = {
+    "summary --plot": lambda d: ["summary", "lenet5", "--plot", str(d / "chart.png")],
+    "compare --plot": lambda d: ["compare", "lenet5", "alexnet", "--plot", str(d / "chart.png")],
+    "report --out": lambda d: ["report", "lenet5", "--out", str(d / "lenet5.html")],
+    "export --out": lambda d: ["export", "lenet5", "--format", "torchscript", "--out", str(d / "lenet5.pt")],
+    "benchmark --out": lambda d: ["benchmark", "lenet5", "--time-budget", "0.05", "--warmup", "0", "--batch-sizes",
+                                  "1", "--out", str(d / "bench.csv")],
+    "benchmark --plot": lambda d: ["benchmark", "lenet5", "--time-budget", "0.05", "--warmup", "0",
+                                   "--batch-sizes", "1", "--plot", str(d / "bench.png")],
+}
+
+
+@pytest.mark.parametrize("what", OUTPUTS)
+def test_every_command_creates_the_missing_folders_of_an_output_it_is_given(what, tmp_path, capsys):
+    folder = tmp_path / "new" / "deeper"
+    assert main(OUTPUTS[what](folder)) == 0, capsys.readouterr().err
+    (written,) = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    assert written.stat().st_size > 0 and not list(folder.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("what", OUTPUTS)
+def test_a_file_in_the_way_of_an_output_folder_is_one_line(what, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    try:
+        code = main(OUTPUTS[what](tmp_path / "notes.txt" / "sub"))
+    except SystemExit as exc:  # said by the option's parser, before any work
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path / 'notes.txt'} is a file, not a folder" in err, err
+
+
+def test_a_training_runs_missing_folders_are_created_too(tiny, tmp_path):
+    out = tmp_path / "a" / "b" / "run"
+    assert main(train_argv(tiny, "--out", str(out))) == 0 and (out / "report.json").is_file()
+    (tmp_path / "f").write_text("x")
+    assert main(train_argv(tiny, "--out", str(tmp_path / "f" / "run"))) == 2

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .errors import DiskFullError, WeightsError
+from .errors import CnnzooError, DiskFullError, WeightsError
 
 FORMAT_KEY = "cnnzoo_format"
 FORMAT_VERSION = "1"
@@ -37,8 +37,11 @@ def atomic_write(path: str | os.PathLike, write: Any, size: int | Callable[[], i
     and no part of the file is left behind.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_parents(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except PermissionError:
+        raise CnnzooError(f"cannot write {path}: folder {path.parent} is not writable; write elsewhere") from None
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
     finally:
@@ -59,6 +62,19 @@ def atomic_write(path: str | os.PathLike, write: Any, size: int | Callable[[], i
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def make_parents(path: Path) -> None:
+    """Create ``path``'s missing parent folders: the one rule of every command for an output it is given
+    (as ``mkdir -p``); a file in the way, or a folder that cannot be written, is the user's one line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [path.parent, *path.parent.parents] if p.exists() and not p.is_dir()), path.parent)
+        raise CnnzooError(f"cannot write {path}: {blocker} is a file, not a folder; give another path") from None
+    except PermissionError as exc:
+        raise CnnzooError(f"cannot write {path}: cannot create folder {exc.filename or path.parent} (permission "
+                          "denied); write elsewhere") from None
 
 
 def current_umask() -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnzooError
+from ..weights import make_parents
 
 LOCK_NAME = ".cnnzoo.lock"
 #: what a run writes in its folder: ``--overwrite`` removes these (and nothing else) before the new run
@@ -47,7 +48,7 @@ def numbered(base: Path) -> list[Path]:
 
 def new_folder(base: Path) -> Path:
     """Create and return the first of ``base``, ``base-2``, ... that does not exist (race-free: ``mkdir``)."""
-    base.parent.mkdir(parents=True, exist_ok=True)
+    make_parents(base)
     n = 1
     while True:
         path = base if n == 1 else base.with_name(f"{base.name}-{n}")
@@ -130,7 +131,8 @@ class Lock:
         """Take the lock; returns a note when a dead process's lock was taken over ("" otherwise)."""
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_parents(self.path)
+        self.path.parent.mkdir(exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:

@@ -77,7 +77,7 @@ def test_finetune_print_config_shows_its_defaults_without_weights(capsys):
     assert main(["finetune", "lenet5", "--print-config"]) == 0
     settings = tomllib.loads(capsys.readouterr().out)
     assert settings["strategy"] == FINETUNE["strategy"] and settings["epochs"] == FINETUNE["epochs"]
-    assert settings["out"] == "runs/lenet5-fashion-mnist-finetune" and "small_input" not in settings
+    assert "out" not in settings and "small_input" not in settings  # a new folder is chosen when the run starts
 
 
 def _listing(capsys, monkeypatch, columns: int | None) -> list[str]:
@@ -98,16 +98,41 @@ def _listing(capsys, monkeypatch, columns: int | None) -> list[str]:
 def test_list_fits_the_width_and_never_cuts_a_name(capsys, monkeypatch, columns):
     lines = _listing(capsys, monkeypatch, columns)
     names = list_models()
-    assert len(lines) == 2 + len(names)  # a header, a rule, one row per model: nothing wraps
+    table, note = lines[:2 + len(names)], lines[2 + len(names):]  # a header, a rule, one row per model
     assert max(map(len, lines)) <= (columns or 80)
-    assert [line.split()[0] for line in lines[2:]] == names
-    assert "paper" in lines[0] and any(line.endswith("…") for line in lines[2:])
+    assert [line.split()[0] for line in table[2:]] == names  # nothing wraps
+    assert "paper" in lines[0] and any(line.endswith("…") for line in table[2:])
+    assert note == [] if "GMACs" not in lines[0] else note[0].startswith("* computed by cnnzoo") and len(note) <= 3
 
 
 def test_list_shows_whole_titles_when_there_is_room(capsys, monkeypatch):
     lines = _listing(capsys, monkeypatch, 250)
     assert lines[0].split() == ["model", "year", "input", "params", "GMACs", "top-1", "paper"]
-    assert all(line.endswith(model_info(line.split()[0]).paper) for line in lines[2:])
+    assert all(line.endswith(model_info(line.split()[0]).paper) for line in lines[2:-1])
+
+
+def test_list_gmacs_are_reference_figures_or_exact_computed_ones_marked(capsys, monkeypatch):
+    lines = _listing(capsys, monkeypatch, 250)
+    column = lines[0].split().index("GMACs")
+    cells = {line.split()[0]: line.split()[column] for line in lines[2:-1]}
+    assert "—" not in cells.values()
+    assert cells["resnet20_cifar"] == "0.0406*" and cells["vgg16_cifar"] == "0.314*" and cells["lenet5"] == "0.000417*"
+    assert cells["resnet50"] == f"{model_info('resnet50').gmacs:g}"  # a reference figure, unmarked
+    assert lines[-1] == ("* computed by cnnzoo at the model's own input (conv and linear MACs, as `cnnzoo summary` "
+                         "counts them); the others are reference figures")
+
+
+def test_the_computed_gmacs_file_is_exact_and_current():
+    """Every model without a reference figure has one in the file, equal to the analysis at its own input."""
+    from cnnzoo.analysis import analyze
+    from cnnzoo.computed import _table, needs_computing
+
+    table = _table()
+    assert set(table) == {n for n in list_models() if needs_computing(n)}, "run `python -m cnnzoo.computed`"
+    assert len(table) == 44
+    for name, macs in table.items():
+        assert macs == analyze(name).totals.macs, name
+    assert table["resnet20_cifar"] == 40_551_040 and table["lenet5"] == 416_520
 
 
 def _commands(parser) -> dict[str, str]:

@@ -244,7 +244,7 @@ def test_user_errors_are_one_line_and_exit_2(tiny, tmp_path, capsys):
         # the analysis and other commands' options
         (["summary", "vgg16", "--depth", "x"], "argument --depth: 'x' is not a whole number"),
         (["summary", "vgg16", "--input", "abc"], "input size 'abc' is not of the form CxHxW"),
-        (["summary", "vgg16", "--plot", str(tmp_path / "no" / "chart.png")], "does not exist"),
+        (["summary", "vgg16", "--plot", str(tmp_path / "x.pt" / "chart.png")], "x.pt is a file, not a folder"),
         (["compare", "vgg16", "--plot", str(tmp_path / "chart.txt")], "a chart is written as .png"),
         (["compare", "vgg16", "nope"], "unknown model 'nope'"),
         (["eval", str(tmp_path / "x.pt"), "--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),

@@ -39,12 +39,14 @@ def device(text: str) -> str:
 
 
 def plot_file(text: str) -> str:
-    """A chart to write: a format matplotlib writes, in a folder that exists."""
+    """A chart to write, in a format matplotlib writes. Missing folders are created, as for every output
+    (see :func:`cnnzoo.weights.make_parents`); a file in the way is refused now, before any work."""
     path = Path(text)
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise argparse.ArgumentTypeError(f"{text!r}: a chart is written as {', '.join(PLOT_SUFFIXES)}")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r}: folder {path.parent} does not exist")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise argparse.ArgumentTypeError(f"{text!r}: {blocker} is a file, not a folder")
     return text
 
 

@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"cnnzoo: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("cnnzoo: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a run's Interrupted says what was saved and how to continue
+        print("cnnzoo: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:  # `cnnzoo summary vgg16 | head`: the reader left, nothing is wrong
         sys.stderr.close()

@@ -29,3 +29,36 @@ class InputSizeError(CnnzooError, ValueError):
 
 class WeightsError(CnnzooError, ValueError):
     """A weights file that is missing, corrupt, foreign, or does not fit the model."""
+
+
+class DiskFullError(CnnzooError, OSError):
+    """A file that could not be written because its filesystem is full."""
+
+    @classmethod
+    def about(cls, path: object, needed: int | None, written: int = 0) -> "DiskFullError":
+        """The one line: which file, how much it needed, how much was free where."""
+        import shutil
+        from pathlib import Path
+
+        folder = Path(path).parent
+        try:
+            free = f"{human_bytes(shutil.disk_usage(folder).free)} free"
+        except OSError:
+            free = "free space unknown"
+        need = (f"it needs {human_bytes(needed)}" if needed else
+                f"it needs more than the {human_bytes(written)} written" if written else "it needs more")
+        return cls(f"the disk is full: cannot write {path} ({need}; {free} in {folder.resolve()}); "
+                   "free some space there or write elsewhere")
+
+    def __str__(self) -> str:  # OSError would prefix an errno
+        return str(self.args[0]) if self.args else ""
+
+
+def human_bytes(n: int) -> str:
+    """``1536`` -> ``1.5 kB``: decimal units, as ``df -H`` and file managers show them."""
+    value, unit = float(n), "B"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000:
+            break
+        value /= 1000
+    return f"{n:,} B" if unit == "B" else f"{value:.1f} {unit}"

@@ -10,41 +10,123 @@ rewrites them in its ``convert_state_dict(state_dict)`` method, documented there
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from .errors import WeightsError
+from .errors import CnnzooError, DiskFullError, WeightsError
 
 FORMAT_KEY = "cnnzoo_format"
 FORMAT_VERSION = "1"
 
 
-def atomic_write(path: str | os.PathLike, write: Any) -> None:
-    """Call ``write(tmp_path)`` and move the result over ``path`` only once it is complete and synced."""
+def atomic_write(path: str | os.PathLike, write: Any, size: int | Callable[[], int] | None = None) -> None:
+    """Call ``write(tmp_path)`` and move the result over ``path`` only once it is complete and synced.
+
+    The file gets the mode a plain ``open`` would (``0666`` less the umask; ``mkstemp`` alone makes it
+    private). Missing parent folders are created. A full disk is the user's one line
+    (:class:`DiskFullError`: where, and ``size``, the bytes the file needs, where the caller knows them),
+    and no part of the file is left behind.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    make_parents(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except PermissionError:
+        raise CnnzooError(f"cannot write {path}: folder {path.parent} is not writable; write elsewhere") from None
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     try:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        written = Path(tmp).stat().st_size if os.path.exists(tmp) else 0
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, Exception) and disk_full(exc, path.parent):
+            raise DiskFullError.about(path, size() if callable(size) else size, written) from exc
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def make_parents(path: Path) -> None:
+    """Create ``path``'s missing parent folders: the one rule of every command for an output it is given
+    (as ``mkdir -p``); a file in the way, or a folder that cannot be written, is the user's one line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [path.parent, *path.parent.parents] if p.exists() and not p.is_dir()), path.parent)
+        raise CnnzooError(f"cannot write {path}: {blocker} is a file, not a folder; give another path") from None
+    except PermissionError as exc:
+        raise CnnzooError(f"cannot write {path}: cannot create folder {exc.filename or path.parent} (permission "
+                          "denied); write elsewhere") from None
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (``os.umask`` alone must set one)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+
+
+def disk_full(exc: BaseException, folder: Path) -> bool:
+    """Whether ``exc`` (or what caused it) is the disk running out of space under ``folder``.
+
+    ``torch.save`` reports a short write as a ``RuntimeError`` ("unexpected pos ..."), without the
+    errno: a failed write on a filesystem left with (almost) no free space counts as full.
+    """
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _FULL_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("unexpected pos", "file write failed")):
+        try:
+            return shutil.disk_usage(folder).free < (1 << 20)
+        except OSError:
+            return False
+    return False
+
+
+def _state_bytes(obj: Any) -> int:
+    """The bytes a ``torch.save`` of ``obj`` takes, to within its small container overhead."""
+    if isinstance(obj, torch.Tensor):
+        return obj.untyped_storage().nbytes() if obj.device.type != "meta" else 0
+    if isinstance(obj, dict):
+        return sum(_state_bytes(v) for v in obj.values()) + 64 * len(obj)
+    if isinstance(obj, (list, tuple)):
+        return sum(_state_bytes(v) for v in obj) + 16 * len(obj)
+    return 64
+
+
+def saved_size(obj: Any) -> Callable[[], int]:
+    """``size`` for :func:`atomic_write` of a ``torch.save``: computed only if the disk turns out full."""
+    return lambda: _state_bytes(obj)
 
 
 def save_model(model: nn.Module, path: str | os.PathLike) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 from .result import Analysis
 
@@ -34,7 +35,7 @@ def plot_layers(a: Analysis, path: str | os.PathLike, depth: int | None = None) 
     bottom.bar(x, [r.params / 1e6 for r in rows], color="tab:orange")
     bottom.set_ylabel("parameters (M)")
     bottom.set_xticks(list(x), labels, rotation=90, fontsize=7)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
 
 
 @dataclass(frozen=True)
@@ -61,4 +62,11 @@ def plot_complexity(points: Sequence[Point], path: str | os.PathLike) -> None:
     ax.set_title("Accuracy against operations; bubble area = parameters")
     ax.grid(alpha=0.3)
     ax.margins(0.15)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int) -> None:
+    """``fig`` written atomically to ``path`` (its suffix is the format), missing folders created."""
+    from ..weights import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix[1:].lower() or "png", dpi=dpi))

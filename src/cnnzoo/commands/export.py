@@ -58,6 +58,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise CnnzooError(f"--out {args.out} is a folder; give a file name such as {args.model}{_SUFFIXES[args.format]}")
+    from ..weights import make_parents
+
+    make_parents(out)  # before any work: a file in the way is said now
     weights = args.weights or (info.pretrained[0] if info.pretrained else None)
     model = create_model(args.model) if weights is None else create_model_with_weights(args.model, weights, "export")
     model.eval()

@@ -38,19 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def finetune_config(args: argparse.Namespace) -> TrainConfig:
-    """The resolved config; the run folder defaults to ``runs/MODEL-DATA-finetune``."""
+    """The resolved config; without ``--out`` each run gets a new folder, ``runs/MODEL-DATA-finetune``,
+    ``-2``, ... (chosen when it starts)."""
     from ..training.recipes import FINETUNE
 
     cfg = resolve_config(args, FINETUNE)
     if not cfg.weights:
         raise CnnzooError("finetune needs --weights: a cnnzoo checkpoint (.pt), a .safetensors or torchvision .pth "
                           "file, or a registered tag such as imagenet")
-    return _default_out(cfg)
-
-
-def _default_out(cfg: TrainConfig) -> TrainConfig:
-    if cfg.out is None:
-        cfg = dataclasses.replace(cfg, out=f"runs/{cfg.model}-{cfg.data.replace(':', '_').replace('/', '_')}-finetune")
     return cfg
 
 
@@ -61,7 +56,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if args.print_config:
         from ..training.recipes import FINETUNE
 
-        return print_config(args, "finetune", FINETUNE, adjust=_default_out)
+        return print_config(args, "finetune", FINETUNE)
     cfg = finetune_config(args)
     check_weights(cfg.model, cfg.weights)
     if args.solver == "logreg":
@@ -70,11 +65,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         if cfg.strategy not in ("linear", "auto"):
             raise CnnzooError(f"--solver logreg fits only the classifier; use it with --strategy linear, "
                               f"not {cfg.strategy}")
-        linear_probe(dataclasses.replace(cfg, strategy="linear"), layer=args.layer)
+        linear_probe(dataclasses.replace(cfg, strategy="linear"), layer=args.layer, overwrite=args.overwrite)
         return 0
     if args.layer != "pre_logits":
         raise CnnzooError("--layer is for --solver logreg; SGD fine-tuning trains the model's own classifier")
     from ..training.fit import fit
 
-    fit(cfg, resume=args.resume)
+    fit(cfg, resume=args.resume, overwrite=args.overwrite)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import textwrap
 
 from ..errors import CnnzooError
 from ..registry import list_models, model_info
@@ -30,10 +31,29 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in names:
         i = model_info(name)
         rows.append({"model": name, "year": str(i.year), "input": "x".join(map(str, i.input_size)),
-                     "params": short_params(i), "GMACs": f"{i.gmacs:g}" if i.gmacs else "—",
+                     "params": short_params(i), "GMACs": gmacs_cell(name),
                      "top-1": f"{i.top1:g}" if i.top1 else "—", "paper": i.paper})
-    print("\n".join(fit_table(rows, shutil.get_terminal_size().columns)))
+    width = shutil.get_terminal_size().columns
+    lines = fit_table(rows, width)
+    if any(r["GMACs"].endswith(COMPUTED) for r in rows) and "GMACs" in lines[0]:
+        lines += textwrap.wrap(f"{COMPUTED} computed by cnnzoo at the model's own input (conv and linear MACs, as "
+                               "`cnnzoo summary` counts them); the others are reference figures", max(40, width))
+    print("\n".join(lines))
     return 0
+
+
+#: the mark of a figure cnnzoo computed, beside the reference figures
+COMPUTED = "*"
+
+
+def gmacs_cell(name: str) -> str:
+    """The reference GMACs, else cnnzoo's exact figure at the model's own input, marked :data:`COMPUTED`."""
+    from ..computed import computed_macs
+
+    i = model_info(name)
+    if i.gmacs:
+        return f"{i.gmacs:g}"
+    return f"{computed_macs(name) / 1e9:.3g}{COMPUTED}"
 
 
 def fit_table(rows: list[dict[str, str]], width: int) -> list[str]:
@@ -73,7 +93,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("paper", f"{i.paper} ({i.year})"), ("link", i.url or "—"), ("ILSVRC", i.ilsvrc or "—"),
         ("input", "x".join(map(str, i.input_size))), ("minimum size", f"{i.min_size}x{i.min_size}"),
         ("classes", str(i.num_classes)), ("params", fmt_params(i)),
-        ("GMACs", f"{i.gmacs:g}" if i.gmacs else "—"), ("ImageNet top-1", f"{i.top1:g}" if i.top1 else "—"),
+        ("GMACs", f"{i.gmacs:g}" if i.gmacs else f"{gmacs_cell(i.name)[:-1]} (computed by cnnzoo at "
+                                                 f"{'x'.join(map(str, i.input_size))}; no reference figure)"), ("ImageNet top-1", f"{i.top1:g}" if i.top1 else "—"),
         ("figures from", i.source or "—"), ("small-image variant", i.small_variant or "—"),
         ("torchvision twin", i.torchvision or "—"), ("pretrained", _pretrained_line(i)),
         ("default recipe", recipe_choice(args.model)[1]), ("notes", i.notes or "—"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,11 @@ MAIN_JOB_THREADS = 1
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the main job: train LeNet-5 (with batch norm) on Fashion-MNIST and report test accuracy")
-    p.add_argument("--out", default=MAIN_JOB["out"], help="run folder (default: %(default)s)")
+    p.add_argument("--out", help=f"run folder (default: a new one each run: {MAIN_JOB['out']}, "
+                                 f"{MAIN_JOB['out']}-2, ...)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (default: the newest "
+                                                         f"{MAIN_JOB['out']}-N) from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace the run that --out holds")
     p.add_argument("--epochs", type=argtypes.positive_int, default=MAIN_JOB["epochs"],
                    help="passes over the training set (default: %(default)s)")
     p.set_defaults(func=cmd_run)
@@ -40,15 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=cmd_check)
 
 
-def main_job_config(out: str | None = MAIN_JOB["out"], epochs: int = MAIN_JOB["epochs"]) -> "TrainConfig":
-    """The main job's settings: the fast recipe, then :data:`MAIN_JOB`."""
+def main_job_config(out: str | None = None, epochs: int = MAIN_JOB["epochs"]) -> "TrainConfig":
+    """The main job's settings: the fast recipe, then :data:`MAIN_JOB` (``out`` None: a new folder
+    numbered from ``MAIN_JOB["out"]``, chosen when it starts)."""
     from ..training.config import TrainConfig
     from ..training.recipes import recipe_overrides
 
     return TrainConfig(**{**recipe_overrides(MAIN_JOB["recipe"]), **MAIN_JOB, "out": out, "epochs": epochs})
 
 
-def run_main_job(cfg: "TrainConfig", log: Any = print) -> dict[str, Any]:
+def run_main_job(cfg: "TrainConfig", log: Any = print, resume: bool = False, overwrite: bool = False
+                 ) -> dict[str, Any]:
     """``fit(cfg)`` on :data:`MAIN_JOB_THREADS` intra-op threads (the caller's count is restored after)."""
     import torch
 
@@ -57,14 +64,15 @@ def run_main_job(cfg: "TrainConfig", log: Any = print) -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(MAIN_JOB_THREADS)
     try:
-        return fit(cfg, log=log)
+        return fit(cfg, resume=resume, log=log, overwrite=overwrite, default_out=MAIN_JOB["out"],
+                   command=lambda out: f"cnnzoo run --out {shlex.quote(str(out))} --epochs {cfg.epochs} --resume")
     finally:
         torch.set_num_threads(threads)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    report = run_main_job(main_job_config(args.out, args.epochs))
+    report = run_main_job(main_job_config(args.out, args.epochs), resume=args.resume, overwrite=args.overwrite)
     print(f"main job done in {time.perf_counter() - t0:.0f} s: {report['model']} reaches "
           f"{100 * report['test_top1']:.2f}% test accuracy on Fashion-MNIST")
     return 0

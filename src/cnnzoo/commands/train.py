@@ -65,7 +65,10 @@ def add_config_flags(p: argparse.ArgumentParser, skip: frozenset[str] = frozense
                                                    "--print-config")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved settings as TOML (loadable with --config) and exit without training")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (default: the newest run "
+                                                         "folder of MODEL and --data) from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace the run that --out holds (without it, a "
+                                                            "folder holding a run is refused)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="a constructor argument of the model, e.g. drop_path_rate=0.1 (repeatable)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -274,5 +277,5 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_model_args(cfg)
     from ..training.fit import fit
 
-    fit(cfg, resume=args.resume)
+    fit(cfg, resume=args.resume, overwrite=args.overwrite)
     return 0

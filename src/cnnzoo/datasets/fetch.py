@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CnnzooError
-from ..weights import atomic_write
+from ..hub import fetch_file
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -72,20 +71,12 @@ def installed_copy(name: str) -> Path | None:
 
 
 def fetch(name: str, root: Path | None = None) -> Path:
-    """Download ``name``'s official files into ``root`` (default: the data cache), verifying each MD5."""
+    """Download ``name``'s official files into ``root`` (default: the data cache), verifying each MD5 (also
+    of a file already there: a damaged one is downloaded again); see :func:`cnnzoo.hub.fetch_file`."""
     if name not in SOURCES:
         raise CnnzooError(f"no download is known for {name!r}; choose one of {', '.join(SOURCES)}")
     folder = (root or data_home()) / name
-    folder.mkdir(parents=True, exist_ok=True)
     for rf in SOURCES[name]:
-        target = folder / rf.name
-        if target.exists() and md5sum(target) == rf.md5:
-            continue
-        try:
-            atomic_write(target, lambda tmp, url=rf.url: urllib.request.urlretrieve(url, tmp))
-        except OSError as exc:
-            raise CnnzooError(f"cannot download {rf.url} ({exc}); put {rf.name} in {folder} by hand") from exc
-        if md5sum(target) != rf.md5:
-            target.unlink()
-            raise CnnzooError(f"{rf.name} from {rf.url} failed its checksum; try again later")
+        fetch_file(rf.url, folder / rf.name, lambda d, rf=rf: None if d["md5"] == rf.md5 else
+                   f"MD5 {d['md5']}, expected {rf.md5}", f"put {rf.name} in {folder} by hand")
     return folder

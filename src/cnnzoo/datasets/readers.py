@@ -15,6 +15,7 @@ import hashlib
 import os
 import tarfile
 import warnings
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,8 @@ class ImageDataset:
     classes: tuple[str, ...]
     mean: tuple[float, ...] = field(default=())
     std: tuple[float, ...] = field(default=())
+    #: files of a folder dataset that could not be decoded (relative to the folder): said on every run
+    skipped: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not self.mean:  # per-channel statistics of the training images, on [0, 1]
@@ -193,18 +196,24 @@ def load_folder(path: Path, image_size: int = 64, test_fraction: float = 0.2, se
     key = hashlib.sha1(repr((str(path.resolve()), image_size, resize, sorted(
         (str(f), f.stat().st_mtime_ns) for files in train.values() for f in files))).encode()).hexdigest()[:16]
     cache_file = data_home() / "folders" / f"{path.name}-{key}.pt"
-    if cache and cache_file.is_file() and test is None:
-        blob = torch.load(cache_file, weights_only=True)
-        images, labels = blob["images"], blob["labels"]
+    blob = _read_cache(cache_file) if cache and test is None else None
+    if blob is not None:
+        images, labels, bad = blob["images"], blob["labels"], list(blob["skipped"])
     else:
-        images, labels = _decode_all(train, image_size, resize)
+        images, labels, bad = _decode_all(train, image_size, resize, path)
         if cache and test is None:
-            from ..weights import atomic_write
+            from ..weights import atomic_write, saved_size
 
-            atomic_write(cache_file, lambda tmp: torch.save({"images": images, "labels": labels}, tmp))
+            blob = {"images": images, "labels": labels, "skipped": bad}
+            atomic_write(cache_file, lambda tmp: torch.save(blob, tmp), size=saved_size(blob))
     if test is not None:
-        test_images, test_labels = _decode_all(test, image_size, resize)
-        return ImageDataset(f"folder:{path}", images, labels, test_images, test_labels, classes=classes)
+        test_images, test_labels, bad_test = _decode_all(test, image_size, resize, path)
+        bad += bad_test
+    if bad:  # on every run, from the cache too: the user who missed it once hears it again
+        warnings.warn(skipped_message(bad), stacklevel=3)
+    if test is not None:
+        return ImageDataset(f"folder:{path}", images, labels, test_images, test_labels, classes=classes,
+                            skipped=tuple(bad))
     g = torch.Generator().manual_seed(seed)
     test_idx = []
     for c in range(len(classes)):
@@ -214,7 +223,29 @@ def load_folder(path: Path, image_size: int = 64, test_fraction: float = 0.2, se
     is_test = torch.zeros(len(labels), dtype=torch.bool)
     is_test[torch.cat(test_idx)] = True
     return ImageDataset(f"folder:{path}", images[~is_test], labels[~is_test], images[is_test], labels[is_test],
-                        classes=classes)
+                        classes=classes, skipped=tuple(bad))
+
+
+def skipped_message(skipped: list[str] | tuple[str, ...], shown: int = 3) -> str:
+    """The unreadable image files a folder dataset skipped: the count and the first few names."""
+    names = ", ".join(skipped[:shown]) + (f" and {len(skipped) - shown} more" if len(skipped) > shown else "")
+    return f"skipped {len(skipped)} unreadable image file(s): {names}"
+
+
+def _read_cache(path: Path) -> dict[str, Any] | None:
+    """The decoded cache, or None where it is missing, unreadable (truncated by a crash) or of an older
+    version (without the list of skipped files): then the folder is decoded again and the cache rewritten."""
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, weights_only=True)
+    except Exception:  # noqa: BLE001 - any damage means: decode again
+        return None
+    if not isinstance(blob, dict) or not {"images", "labels", "skipped"} <= set(blob):
+        return None
+    if len(blob["images"]) != len(blob["labels"]):
+        return None
+    return blob
 
 
 def _scan(folder: Path, classes: list[str] | None = None) -> dict[str, list[Path]]:
@@ -233,8 +264,9 @@ def _scan(folder: Path, classes: list[str] | None = None) -> dict[str, list[Path
     return found
 
 
-def _decode_all(files: dict[str, list[Path]], size: int, resize: int | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def _decode_all(files: dict[str, list[Path]], size: int, resize: int | None = None, root: Path | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Images and labels, and the files that could not be decoded (relative to ``root``)."""
     from PIL import Image, ImageOps
 
     images, labels, bad = [], [], []
@@ -254,12 +286,10 @@ def _decode_all(files: dict[str, list[Path]], size: int, resize: int | None = No
                     images.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1))
                     labels.append(label)
             except Exception:  # any undecodable file is skipped and counted
-                bad.append(p)
-    if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image file(s), e.g. {bad[0]}", stacklevel=3)
+                bad.append(str(p.relative_to(root)) if root is not None else str(p))
     if not images:
         raise CnnzooError("no readable images in the dataset folder")
-    return torch.stack(images), torch.tensor(labels, dtype=torch.int64)
+    return torch.stack(images), torch.tensor(labels, dtype=torch.int64), bad
 
 
 def load_dataset(spec: str, root: str | os.PathLike | None = None, image_size: int = 64,

@@ -213,7 +213,9 @@ def plot_benchmark(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
     ax_a.grid(alpha=0.3, which="both")
     r0 = rows[0]
     fig.suptitle(f"{r0['device_name']}, {threads_text(r0['threads'])}, {r0['precision']}, torch {r0['torch']}", fontsize=10)
-    fig.savefig(path, dpi=110)
+    from ..analysis.plots import save_figure
+
+    save_figure(fig, path, dpi=110)
 
 
 def _wrap(text: str, width: int) -> list[str]:

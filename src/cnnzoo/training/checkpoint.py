@@ -13,13 +13,13 @@ from typing import Any
 import torch
 
 from ..errors import CnnzooError
-from ..weights import atomic_write
+from ..weights import atomic_write, saved_size
 
 FORMAT = "cnnzoo-checkpoint/1"
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
+    atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp), size=saved_size(state))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -109,7 +109,7 @@ class TrainConfig:
     limit_per_class: int | None = setting(None, "keep this many training images per class, seeded "
                                                 "(default: all)")
     limit_test: int | None = setting(None, "evaluate on the first N test images only (quick runs; default: all)")
-    out: str | None = setting(None, "run folder (default: runs/MODEL-DATA)")
+    out: str | None = setting(None, "run folder (default: a new one for each run: runs/MODEL-DATA, then -2, -3, ...)")
     progress: bool = setting(True, "show a progress bar", scope="none")
 
     def to_dict(self) -> dict[str, Any]:

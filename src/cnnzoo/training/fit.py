@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
+import shlex
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -13,9 +16,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..datasets.readers import ImageDataset, load_dataset
+from ..datasets.readers import ImageDataset, load_dataset, skipped_message
 from ..errors import CnnzooError
 from ..registry import create_model
+from . import runfolder
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .augment import BatchPipeline
@@ -26,8 +30,38 @@ from .trainer import (Dist, build_optimizer, build_scheduler, lr_factor, metrics
                       resolve_model, split_validation, train_one_epoch)
 
 
-def run_folder(cfg: TrainConfig) -> Path:
-    return Path(cfg.out or f"runs/{cfg.model}-{cfg.data.replace(':', '_').replace('/', '_')}")
+def default_base(cfg: TrainConfig) -> Path:
+    """The first default folder of ``cfg``'s runs: ``runs/MODEL-DATA`` (``-finetune`` with weights)."""
+    return runfolder.default_base(cfg.model, cfg.data, finetune=bool(cfg.weights))
+
+
+def continue_command(cfg: TrainConfig, out: Path) -> str:
+    """The command line that continues ``cfg``'s run in ``out`` from its last checkpoint."""
+    command = "finetune" if cfg.weights else "train"
+    weights = f" --weights {shlex.quote(cfg.weights)}" if cfg.weights else ""
+    return f"cnnzoo {command} {cfg.model}{weights} --out {shlex.quote(str(out))} --epochs {cfg.epochs} --resume"
+
+
+def claim_folder(cfg: TrainConfig, resume: bool, overwrite: bool, dist: Dist, default_out: str | None = None
+                 ) -> runfolder.Claim:
+    """The run folder (a new one without ``cfg.out``), checked and locked by the main process and shared
+    with the others of a torchrun job."""
+    base = Path(default_out) if default_out else default_base(cfg)
+    if dist.world == 1:
+        return runfolder.claim(cfg.out, base, resume, overwrite)
+    import torch.distributed
+
+    box: list[Any] = [None]
+    if dist.main:
+        try:
+            claimed = runfolder.claim(cfg.out, base, resume, overwrite)
+            box[0] = str(claimed.out)
+        except CnnzooError as exc:
+            box[0] = exc
+    torch.distributed.broadcast_object_list(box, src=0)
+    if isinstance(box[0], CnnzooError):
+        raise box[0]
+    return claimed if dist.main else runfolder.Claim(Path(box[0]), False, None)
 
 
 @dataclass
@@ -47,6 +81,8 @@ class Run:
     train_idx: torch.Tensor
     val_idx: torch.Tensor
     ckpt: dict[str, Any] | None
+    #: the last epoch whose checkpoint is on disk (0: none yet)
+    saved_epoch: int = 0
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -67,22 +103,61 @@ class Outcome:
     pre_logits: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
-def fit(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, Any]:
+def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: bool = False,
+        default_out: str | None = None, command: Callable[[Path], str] | None = None) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.data``; returns the report (also written to ``report.json``).
+
+    The run writes ``cfg.out``, or without it a new folder (``runs/MODEL-DATA``, ``-2``, ...; the numbers
+    count from ``default_out`` where given); a folder holding a run is refused unless ``resume`` or
+    ``overwrite``, and a folder in use by another process always. ``command(folder)`` is the command line
+    that continues the run, said when it is interrupted.
 
     A fine-tuning run whose frozen part can be cached (``linear``, ``top:K``; see
     :mod:`cnnzoo.training.frozen`) trains on the cached outputs; every other run trains epoch by epoch.
     """
     cfg.check()
-    if resume and (done := _finished_on_cache(out := run_folder(cfg))) is not None:
-        log(f"nothing to resume: the run in {out} finished (it trained on cached features, which keeps "
-            f"no last.pt); test top-1 {done['test_top1']:.4f} in its report.json")
-        return done
-    run = start(cfg, resume, log)
-    outcome = train_frozen(run) if run.groups is not None else None
-    if outcome is None:
-        outcome = train_epochs(run)
-    return finish(run, outcome)
+    device = pick_device(cfg.device)
+    dist = Dist.from_env(device)
+    claim = claim_folder(cfg, resume, overwrite, dist, default_out)
+    cfg = dataclasses.replace(cfg, out=str(claim.out))
+    run = None
+    try:
+        if resume and (done := _finished_on_cache(claim.out)) is not None:
+            log(f"nothing to resume: the run in {claim.out} finished (it trained on cached features, which keeps "
+                f"no last.pt); test top-1 {done['test_top1']:.4f} in its report.json")
+            return done
+        run = start(cfg, resume, log, device, dist, claim.note)
+        outcome = train_frozen(run) if run.groups is not None else None
+        if outcome is None:
+            outcome = train_epochs(run)
+        return finish(run, outcome)
+    except KeyboardInterrupt:
+        raise Interrupted(interrupted_note(cfg, run, command)) from None
+    finally:
+        claim.release()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, with what was saved and how to continue (``str()``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def interrupted_note(cfg: TrainConfig, run: "Run | None", command: Callable[[Path], str] | None = None) -> str:
+    """What an interrupted run leaves: the epoch its last.pt holds and the command that continues it."""
+    out = Path(cfg.out)
+    again = (command or (lambda o: continue_command(cfg, o)))(out)
+    epoch = run.saved_epoch if run is not None else 0
+    if not epoch and run is not None and run.ckpt is not None:
+        epoch = run.ckpt["epoch"]
+    if not epoch and (out / "last.pt").is_file():  # interrupted while resuming, before the checkpoint was read
+        return f"{out / 'last.pt'} is kept as it was; continue from it with: {again}"
+    if not epoch:
+        if run is not None and run.groups is not None and cfg.cache_features:
+            return "nothing was saved (a run on cached features writes its files at the end); run it again"
+        return "nothing was saved yet (no epoch had finished); run the same command again to start over"
+    return f"{out / 'last.pt'} holds epoch {epoch} of {cfg.epochs}; continue from there with: {again}"
 
 
 def _finished_on_cache(out: Path) -> dict[str, Any] | None:
@@ -98,36 +173,75 @@ def _finished_on_cache(out: Path) -> dict[str, Any] | None:
     return report if isinstance(report, dict) and report.get("cached_features") else None
 
 
-def start(cfg: TrainConfig, resume: bool, log: Any) -> Run:
-    """Device, checkpoint to resume from, seeds, data, model and the validation split; prints the config."""
-    device = pick_device(cfg.device)
-    dist = Dist.from_env(device)
-    out = run_folder(cfg)
+def start(cfg: TrainConfig, resume: bool, log: Any, device: torch.device, dist: Dist, note: str = "") -> Run:
+    """Checkpoint to resume from, seeds, data, model and the validation split; prints the run's header."""
+    out = Path(cfg.out)
     say = log if dist.main else (lambda *a, **k: None)
     ckpt = load_checkpoint(out / "last.pt") if resume else None
     if ckpt is not None:
-        cfg = TrainConfig.from_dict({**ckpt["config"], "epochs": cfg.epochs, "progress": cfg.progress})
+        cfg = TrainConfig.from_dict({**ckpt["config"], "epochs": cfg.epochs, "progress": cfg.progress,
+                                     "out": cfg.out})
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
-    data = prepare_data(cfg)
+    with warnings.catch_warnings(record=True) as caught:  # the header says the skipped files, once
+        warnings.simplefilter("always")
+        data = prepare_data(cfg)
+    for w in caught:
+        if not (data.skipped and str(w.message) == skipped_message(data.skipped)):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     model, name, pipeline, groups, cfg = build_model(cfg, data, device, say, fresh=ckpt is None)
+    asked, amp_lines = cfg, []
     if cfg.amp == "auto" or cfg.channels_last is None:
         from .amp import resolve_amp
 
         side = pipeline.size or data.image_shape[1]
-        cfg = resolve_amp(cfg, model, (data.image_shape[0], side, side), device, say)
+        cfg = resolve_amp(cfg, model, (data.image_shape[0], side, side), device, amp_lines.append)
         model.to(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
         torch.manual_seed(cfg.seed)  # the measuring drew nothing from the run's generators, but be exact
     # The validation split is at most a fifth of the training set, so small datasets keep most for training.
     n_train = len(data.train_labels)
     train_idx, val_idx = split_validation(n_train, min(cfg.val_size, n_train // 5), cfg.seed)
     data.train_images, data.train_labels = data.train_images.to(device), data.train_labels.to(device)
-    say(f"cnnzoo {'finetune' if cfg.weights else 'train'}: {name} on {cfg.data} ({len(train_idx)} train / "
-        f"{len(val_idx)} validation / {len(data.test_labels)} test), device {device}"
-        + (f", {dist.world} processes" if dist.world > 1 else ""))
-    say("config: " + " ".join(f"{k}={v}" for k, v in cfg.to_dict().items() if k != "progress"))
+    for line in header(asked, name, data, (len(train_idx), len(val_idx)), device, dist.world) + amp_lines:
+        say(line)
+    if note:
+        say(note)
     return Run(cfg, device, dist, out, say, data, model, name, pipeline, groups, train_idx, val_idx, ckpt)
+
+
+#: settings that the header's first lines already show, or that do not change what is trained
+_NOT_IN_HEADER = {"model", "data", "recipe", "out", "progress", "channels_last"}
+
+
+def header(cfg: TrainConfig, name: str, data: ImageDataset, split: tuple[int, int], device: torch.device,
+           world: int = 1) -> list[str]:
+    """The run's first lines: model, data, the recipe and where it came from, the settings that differ
+    from the recipe's, the folder; the full settings are the folder's config.json (and ``--print-config``)."""
+    from .recipes import FINETUNE, default_recipe, recipe_overrides
+
+    command = "finetune" if cfg.weights else "train"
+    lines = [f"cnnzoo {command}: {name} on {cfg.data} ({split[0]:,} train / {split[1]:,} validation / "
+             f"{len(data.test_labels):,} test), device {device}" + (f", {world} processes" if world > 1 else "")]
+    recipe = recipe_overrides(cfg.recipe) if cfg.recipe else {}
+    baseline = TrainConfig.from_dict({**recipe, **(FINETUNE if cfg.weights else {}), "model": cfg.model})
+    changed = [f"{f.name}={_shown(getattr(cfg, f.name))}" for f in dataclasses.fields(cfg)
+               if f.name not in _NOT_IN_HEADER and getattr(cfg, f.name) != getattr(baseline, f.name)]
+    whose = f"{cfg.model}'s default" if cfg.recipe == default_recipe(cfg.model) else "chosen"
+    lines.append((f"recipe {cfg.recipe} ({whose})" if cfg.recipe else "no recipe (the config's defaults)") + "; "
+                 + ("changed: " + " ".join(changed) if changed else "nothing changed"))
+    if data.skipped:
+        lines.append("warning: " + skipped_message(data.skipped))
+    lines.append(f"run folder {cfg.out} (all settings: config.json there; --print-config shows them)")
+    return lines
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value)) or "none"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "none"
+    return str(value)
 
 
 def train_frozen(run: Run) -> Outcome | None:
@@ -314,6 +428,7 @@ def _save_epoch(run: Run, optimizer, scheduler, scaler, ema, g, epoch, best, bes
                 "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None},
     })
     write_metrics_csv(run.out / "metrics.csv", history)
+    run.saved_epoch = epoch
 
 
 def finish(run: Run, outcome: Outcome) -> dict[str, Any]:

@@ -11,7 +11,9 @@ folded back into the model's classifier, so the result is an ordinary cnnzoo che
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,16 +24,16 @@ from ..errors import CnnzooError
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .features import check_layer, extract_features
-from .fit import _pipeline_dict, load_pretrained, prepare_data, run_folder
+from .fit import _pipeline_dict, claim_folder, load_pretrained, prepare_data
 from .outputs import plot_confusion, write_json
-from .trainer import metrics_from_probs, pick_device
+from .trainer import Dist, metrics_from_probs, pick_device
 
 
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 
 
-def linear_probe(cfg: TrainConfig, layer: str = "pre_logits", C: float | None = None, log: Any = print
-                 ) -> dict[str, Any]:
+def linear_probe(cfg: TrainConfig, layer: str = "pre_logits", C: float | None = None, log: Any = print,
+                 overwrite: bool = False) -> dict[str, Any]:
     """Fit a logistic regression on ``layer``'s pooled features; returns the report (also ``report.json``).
 
     ``C`` is the inverse L2 strength; by default it is chosen from :data:`C_GRID` on a validation split
@@ -42,13 +44,21 @@ def linear_probe(cfg: TrainConfig, layer: str = "pre_logits", C: float | None = 
         from sklearn.linear_model import LogisticRegression
     except ImportError:
         raise CnnzooError("--solver logreg needs scikit-learn: pip install scikit-learn") from None
+    claim = claim_folder(cfg, False, overwrite, Dist())  # a new folder, or --out checked and locked, as fit's
+    try:
+        return _probe(dataclasses.replace(cfg, out=str(claim.out)), claim.out, layer, C, log, LogisticRegression)
+    finally:
+        claim.release()
+
+
+def _probe(cfg: TrainConfig, out: Path, layer: str, C: float | None, log: Any, LogisticRegression: Any
+           ) -> dict[str, Any]:
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     data = prepare_data(cfg)
     model, pipeline = load_pretrained(cfg, data)
     model.to(device)
     check_layer(model, layer)
-    out = run_folder(cfg)
     n_classes = data.num_classes
     log(f"cnnzoo finetune: {cfg.model} on {cfg.data} ({len(data.train_labels)} train / {len(data.test_labels)} test), "
         f"logistic regression on the {layer} features of {cfg.weights}, device {device}")

@@ -212,10 +212,13 @@ def test_amp_auto_measures_on_bf16_cpus_and_is_off_elsewhere(monkeypatch, tmp_pa
     before = {k: v.clone() for k, v in model.state_dict().items()}
     chosen = amp.resolve_amp(cfg, model, (1, 32, 32), CPU, lines.append, tmp_path)
     assert (chosen.amp, chosen.channels_last) in (("off", False), ("bf16", True))
-    assert lines[0].startswith("amp auto: ") and "fp32 " in lines[0] and "bf16 + channels_last " in lines[0]
+    assert lines[0].startswith("amp auto: ") and "fp32" in lines[0] and "bf16 + channels_last" in lines[0]
+    assert len(lines[0]) <= 100 and "img/s against" in lines[0]
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # measured on a copy
     again = amp.resolve_amp(cfg, model, (1, 32, 32), CPU, lines.append, tmp_path)
     assert (again.amp, again.channels_last) == (chosen.amp, chosen.channels_last) and "cached" in lines[1]
+    several = amp.resolve_amp(cfg, model, (1, 32, 32), CPU, lines.append, tmp_path, world=2)
+    assert (several.amp, several.channels_last) == ("off", False)  # each process would measure for itself
     explicit = TrainConfig(model="lenet5", amp="off", channels_last=False)
     assert amp.resolve_amp(explicit, model, (1, 32, 32), CPU, lines.append, tmp_path) is explicit
 

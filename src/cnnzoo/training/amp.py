@@ -25,12 +25,16 @@ from .config import TrainConfig
 
 #: the batch the steps are timed at (at most the run's own)
 MEASURE_BATCH = 64
-TIMED_STEPS = 2
+TIMED_STEPS = 3
 
 
 def resolve_amp(cfg: TrainConfig, model: nn.Module, input_shape: tuple[int, ...], device: torch.device,
-                say: Callable[[str], None], cache_dir: Path | None = None) -> TrainConfig:
-    """``cfg`` with ``amp`` and ``channels_last`` decided where they were ``auto`` / unset."""
+                say: Callable[[str], None], cache_dir: Path | None = None, world: int = 1) -> TrainConfig:
+    """``cfg`` with ``amp`` and ``channels_last`` decided where they were ``auto`` / unset.
+
+    With several processes (``world``) nothing is measured on a CPU: each process would measure for
+    itself and might choose otherwise; they all run fp32 unless told.
+    """
     amp_auto, cl_auto = cfg.amp == "auto", cfg.channels_last is None
     if not (amp_auto or cl_auto):
         return cfg
@@ -39,7 +43,7 @@ def resolve_amp(cfg: TrainConfig, model: nn.Module, input_shape: tuple[int, ...]
     if device.type == "cuda":
         amp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if amp_auto else amp
         channels_last = True if cl_auto else channels_last
-    elif device.type == "cpu" and amp_auto and len(input_shape) == 3 and _cpu_bf16():
+    elif device.type == "cpu" and amp_auto and len(input_shape) == 3 and _cpu_bf16() and world == 1:
         amp, channels_last, line = _measured(cfg, model, input_shape, device, cl_auto, cache_dir)
         say(line)
     else:
@@ -66,20 +70,43 @@ def _measured(cfg: TrainConfig, model: nn.Module, input_shape: tuple[int, ...], 
     path = (cache_dir or cache_home().parent / "amp") / f"{hashlib.sha256(h.digest()).hexdigest()[:20]}.json"
     cached = read_choice(path)
     if cached and "amp" in cached:
-        return cached["amp"], cached["channels_last"], f"amp auto: {cached['text']} (measured before, cached)"
-    rates = {option: _rate(model, input_shape, batch, device, *option) for option in options}
+        return cached["amp"], cached["channels_last"], f"amp auto: {cached['text']}, cached"
+    rates = _rates(model, input_shape, batch, device, options)
     (amp, channels_last) = max(rates, key=rates.__getitem__)
     name = lambda o: f"{'bf16' if o[0] == 'bf16' else 'fp32'}{' + channels_last' if o[1] else ''}"  # noqa: E731
-    text = f"{name((amp, channels_last))} ({', '.join(f'{name(o)} {r:,.0f} img/s' for o, r in sorted(rates.items(), key=lambda kv: -kv[1]))}: " \
-           f"training steps at batch {batch} on this CPU)"
+    other = min(rates, key=rates.__getitem__)
+    text = f"{name((amp, channels_last))} ({rates[(amp, channels_last)]:,.0f} img/s against " \
+           f"{name(other)}'s {rates[other]:,.0f} in training steps)"
     write_choice(path, {"amp": amp, "channels_last": channels_last, "text": text,
                         "rates": {name(o): r for o, r in rates.items()}})
     return amp, channels_last, f"amp auto: {text}"
 
 
+def _rates(model: nn.Module, input_shape: tuple[int, ...], batch: int, device: torch.device,
+           options: list[tuple[str, bool]]) -> dict[tuple[str, bool], float]:
+    """Images/s of each option's training steps: all warmed up first, then timed in alternation (the
+    fastest step of each), so a change in the machine's load hits every option alike."""
+    steps = {option: _step(model, input_shape, batch, device, *option) for option in options}
+    for step in steps.values():
+        step()
+    best = dict.fromkeys(options, float("inf"))
+    for _ in range(TIMED_STEPS):
+        for option, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            best[option] = min(best[option], time.perf_counter() - t0)
+    return {option: batch / t for option, t in best.items()}
+
+
 def _rate(model: nn.Module, input_shape: tuple[int, ...], batch: int, device: torch.device, amp: str,
           channels_last: bool) -> float:
-    """Images/s of SGD training steps of a copy of ``model`` (the fastest of a few, after one warm-up)."""
+    """Images/s of SGD training steps of a copy of ``model`` at one option (benchmarks/amp_training.py)."""
+    return _rates(model, input_shape, batch, device, [(amp, channels_last)])[(amp, channels_last)]
+
+
+def _step(model: nn.Module, input_shape: tuple[int, ...], batch: int, device: torch.device, amp: str,
+          channels_last: bool) -> Callable[[], None]:
+    """One SGD training step (learning rate 0) of a copy of ``model``, on a fixed random batch."""
     trial = copy.deepcopy(model).to(device).train()
     if channels_last:
         trial.to(memory_format=torch.channels_last)
@@ -99,13 +126,7 @@ def _rate(model: nn.Module, input_shape: tuple[int, ...], batch: int, device: to
         loss.backward()
         optimizer.step()
 
-    step()
-    best = float("inf")
-    for _ in range(TIMED_STEPS):
-        t0 = time.perf_counter()
-        step()
-        best = min(best, time.perf_counter() - t0)
-    return batch / best
+    return step
 
 
 __all__ = ["resolve_amp"]

@@ -70,8 +70,9 @@ class TrainConfig:
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps (auto: cuda when available)")
     amp: str = setting("auto", "mixed precision: auto (bf16 on GPU; on a CPU with bf16 units, bf16 where a few "
                                "measured steps are faster), bf16, fp16 or off")
-    # None: on for CUDA, where channels-last feeds tensor cores without transposes; off on CPU, where it sped
-    # up some of our models and slowed others (LeNet-5 with batch norm) in our measurements.
+    # None: on for CUDA, where channels-last feeds tensor cores without transposes; on a CPU, with bf16 where
+    # --amp auto measured bf16 + channels_last faster (training/amp.py), else off: in fp32 it sped up some of
+    # our models and slowed others (LeNet-5 with batch norm) in our measurements.
     channels_last: bool | None = setting(None, "channels-last memory format (default: on for CUDA, with bf16 on "
                                                "a CPU where measured faster, else off)")
     compile: bool = setting(False, "torch.compile the model")

@@ -196,7 +196,7 @@ def start(cfg: TrainConfig, resume: bool, log: Any, device: torch.device, dist: 
         from .amp import resolve_amp
 
         side = pipeline.size or data.image_shape[1]
-        cfg = resolve_amp(cfg, model, (data.image_shape[0], side, side), device, amp_lines.append)
+        cfg = resolve_amp(cfg, model, (data.image_shape[0], side, side), device, amp_lines.append, world=dist.world)
         model.to(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
         torch.manual_seed(cfg.seed)  # the measuring drew nothing from the run's generators, but be exact
     # The validation split is at most a fifth of the training set, so small datasets keep most for training.

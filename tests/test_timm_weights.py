@@ -27,7 +27,9 @@ from cnnzoo.pretrained import from_timm
 timm = pytest.importorskip("timm")
 
 TIMM_TAGS = [(model, name) for model, name, *_ in from_timm.TAGS]
-ARCHS = sorted({name.split(".")[0] for _, name in TIMM_TAGS})
+SLOW = {"inception_v3", "resnet101", "resnet152", "resnext101_32x8d"}  # the largest at their published sizes
+ARCHS = [pytest.param(a, marks=pytest.mark.slow) if a in SLOW else a
+         for a in sorted({name.split(".")[0] for _, name in TIMM_TAGS})]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -64,6 +66,15 @@ def _put_in_cache(cache: Path, repo: str, state: dict[str, torch.Tensor] | None 
         save_file(state, str(path))
     else:
         path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (80, 80), (120, 60, 30)).save(path)
     return path
 
 
@@ -163,7 +174,7 @@ def test_offline_with_nothing_cached_is_one_line_naming_file_cache_and_mirror(hf
     ("truncated", "truncated"),
     ("1001", "1001 classes"),
 ])
-def test_a_bad_cached_file_is_one_line(hf_cache, bad, message, capsys):
+def test_a_bad_cached_file_is_one_line(hf_cache, bad, message, capsys, photo):
     state, _ = _random_timm_state("mobilenetv1_100")
     repo = "timm/mobilenetv1_100.ra4_e3600_r224_in1k"
     if bad == "truncated":
@@ -178,11 +189,12 @@ def test_a_bad_cached_file_is_one_line(hf_cache, bad, message, capsys):
         path = _put_in_cache(hf_cache, repo, data=bad)
     with pytest.raises(WeightsError, match=message):
         cnnzoo.create_model("mobilenet_v1", weights="imagenet")
-    assert main(["features", "mobilenet_v1", "--weights", "imagenet", "--data", "folder:nowhere"]) == 2
+    assert main(["predict", "mobilenet_v1", "--weights", "imagenet", str(photo)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and path.exists()  # a user's file is named, not deleted
 
 
+@pytest.mark.slow
 def test_finetune_inception_v4_from_a_hand_populated_cache(hf_cache, tmp_path, capsys):
     state, _ = _random_timm_state("inception_v4")
     _put_in_cache(hf_cache, "timm/inception_v4.tf_in1k", state)
@@ -194,7 +206,7 @@ def test_finetune_inception_v4_from_a_hand_populated_cache(hf_cache, tmp_path, c
             Image.new("RGB", (90, 80), tuple(c + 10 * i for c in colour)).save(tmp_path / "photos" / cls / f"{i}.png")
     out = tmp_path / "run"
     code = main(["finetune", "inception_v4", "--weights", "imagenet", "--data", f"folder:{tmp_path / 'photos'}",
-                 "--epochs", "1", "--image-size", "75", "--output", str(out), "--engine", "eager"])
+                 "--epochs", "1", "--image-size", "75", "--out", str(out), "--strategy", "linear", "--no-progress"])
     assert code == 0, capsys.readouterr().err
     assert (out / "best.pt").is_file() or any(out.iterdir())
 
@@ -265,12 +277,12 @@ def test_download_through_hf_endpoint_then_offline_from_the_cache(hub_server, hf
 
 
 @pytest.mark.parametrize("html", [False, True])
-def test_a_mirror_answering_404_or_html_is_one_line_and_leaves_nothing(hub_server, hf_cache, html, capsys):
+def test_a_mirror_answering_404_or_html_is_one_line_and_leaves_nothing(hub_server, hf_cache, html, capsys, photo):
     hub_server.html = html
-    assert main(["features", "inception_v4", "--weights", "imagenet", "--data", "folder:nowhere"]) == 2
+    assert main(["predict", "inception_v4", "--weights", "imagenet", str(photo)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert ("not a safetensors file" in err) if html else ("HTTP 404" in err and "HF_ENDPOINT=" in err)
+    assert ("not a safetensors file" in err) if html else ("HTTP 404" in err and "HF_ENDPOINT=" in err), err
     left = [p for p in hf_cache.rglob("*") if p.is_file() and "model.safetensors" in p.name or
             p.is_file() and "blobs" in p.parts]
     assert not left

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ALIASES", "IMAGENET_MEAN", "IMAGENET_STD", "PretrainedWeights", "Preprocessing", "available",
-    "imagenet_categories", "register_pretrained", "resolve", "unknown_tag_message",
+    "imagenet_categories", "mapping_notes", "register_pretrained", "resolve", "unknown_tag_message",
 ]
 
 _REGISTERED: dict[str, list[PretrainedWeights]] = {}
@@ -53,6 +53,17 @@ def resolve(info: "ModelInfo", tag: str) -> PretrainedWeights | None:
     """The weights ``tag`` names for ``info``'s model (case-insensitive), or None if it names none."""
     wanted = tag.lower()
     return next((w for w in available(info) if wanted in (t.lower() for t in w.tags)), None)
+
+
+def mapping_notes(info: "ModelInfo") -> list[str]:
+    """How each group of tags from another source than torchvision was mapped onto this model, one line each
+    (torchvision's enums are not read, so this stays cheap for ``cnnzoo info``)."""
+    found = [*_REGISTERED.get(info.name, ()), *timm_weights(info.name, bool(info.torchvision))]
+    groups: dict[str, list[str]] = {}
+    for w in found:
+        if w.notes:
+            groups.setdefault(w.notes, []).append(w.tag)
+    return [f"{', '.join(tags)}: {note}" for note, tags in groups.items()]
 
 
 def unknown_tag_message(info: "ModelInfo", tag: str) -> str:

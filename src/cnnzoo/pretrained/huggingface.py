@@ -119,7 +119,12 @@ def _remove(path: Path) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"HTTP {status}" if status else text[:200]
+    """The HTTP status behind ``exc`` (huggingface_hub wraps it in a cache-miss error), else its first line."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        status = getattr(getattr(seen, "response", None), "status_code", None)
+        if status:
+            return f"HTTP {status}"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

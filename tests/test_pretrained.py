@@ -34,7 +34,7 @@ def test_there_are_27_torchvision_twins():
 def test_every_twin_has_torchvision_weights_from_the_enums(name):
     info = cnnzoo.model_info(name)
     enum = torchvision.models.get_model_weights(info.torchvision)
-    found = pretrained.available(info)
+    found = [w for w in pretrained.available(info) if w.source.startswith("torchvision")]  # timm adds its own tags
     assert [w.tag for w in found][0] == enum.DEFAULT.name
     assert {w.tag for w in found} == {w.name for w in enum}
     for w in found:
@@ -109,10 +109,10 @@ def hub_home(tmp_path, monkeypatch, server):
 def _point_default_at(monkeypatch, name: str, file_name: str) -> None:
     """Make ``name``'s default weights the served file (its URL on download.pytorch.org, fetched via the mirror)."""
     info = cnnzoo.model_info(name)
-    real = pretrained._torchvision_weights(name, info.torchvision)
+    real = pretrained.torchvision_weights(name, info.torchvision)
     fake = tuple(dataclasses.replace(w, file_name=file_name, url=f"https://download.pytorch.org/models/{file_name}")
                  if w.default else w for w in real)
-    monkeypatch.setattr(pretrained, "_torchvision_weights", lambda n, tv: fake if n == name else real)
+    monkeypatch.setattr(pretrained, "torchvision_weights", lambda n, tv: fake if n == name else real)
 
 
 def test_download_then_cache_then_offline(server, hub_home, monkeypatch):

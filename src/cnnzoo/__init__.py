@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "analyze": "analysis", "AuxOutputs": "base", "FeatureInfo": "base", "ZooModel": "base", "ModelInfo": "registry",
     "Preprocessing": "registry", "create_model": "registry", "list_models": "registry", "load": "registry",
-    "model_info": "registry", "load_weights": "weights",
+    "model_info": "registry", "load_weights": "registry",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import os
 import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -17,6 +18,7 @@ from torch import nn
 
 from .errors import ModelArgumentError, UnknownModelError, WeightsError
 from .pretrained import IMAGENET_MEAN, IMAGENET_STD, PretrainedWeights, Preprocessing  # noqa: F401 - re-exported
+from .pretrained import available, resolve, unknown_tag_message
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,6 @@ class ModelInfo:
     @property
     def pretrained(self) -> tuple[str, ...]:
         """The tags ``create_model(name, weights=TAG)`` takes, the default's first."""
-        from .pretrained import available
-
         return tuple(t for w in available(self) for t in w.tags)
 
     @property
@@ -139,8 +139,9 @@ def create_model(
     entry = _entry(name)
     info = entry.info
     spec = _weights_tag(info, weights)
-    if spec is not None:  # what torchvision's builder sets for these weights, unless the caller says otherwise
-        defaults = {k: v for k, v in spec.model_kwargs.items() if (in_chans or info.input_size[0]) == 3}
+    if spec is not None:  # what the source's model is built with for these weights, unless the caller says otherwise
+        rgb = (in_chans or info.input_size[0]) == 3  # torchvision's transform_input re-normalises RGB only
+        defaults = {k: v for k, v in spec.model_kwargs.items() if rgb or k != "transform_input"}
         kwargs = {**defaults, **kwargs}
     args: dict[str, Any] = {
         "num_classes": info.num_classes if num_classes is None else num_classes,
@@ -168,12 +169,23 @@ def create_model(
     return model
 
 
+def load_weights(model: nn.Module, weights: Any) -> None:
+    """Load ``weights`` into ``model``: a file, a state dict, or a tag of the model's published weights
+    (``"imagenet"``) when it was built with :func:`create_model`. See :func:`cnnzoo.weights.load_weights`."""
+    from . import weights as files
+
+    info = getattr(model, "registry_info", None)
+    if isinstance(weights, str) and not os.path.exists(weights) and os.sep not in weights and "." not in weights:
+        spec = resolve(info, weights) if info is not None else None
+        if spec is None:
+            raise WeightsError(unknown_tag_message(info, weights) if info is not None else
+                               f"no weights {weights!r} for a model not built with cnnzoo.create_model; give a file")
+        weights = spec.state_dict()
+    files.load_weights(model, weights)
+
+
 def _weights_tag(info: ModelInfo, weights: Any) -> PretrainedWeights | None:
     """The published weights ``weights`` names, None for a file or state dict; an unknown tag is an error."""
-    import os
-
-    from .pretrained import resolve, unknown_tag_message
-
     if not isinstance(weights, str) or os.path.exists(weights):
         return None
     spec = resolve(info, weights)
@@ -207,8 +219,6 @@ def create_model_with_weights(name: str | None, weights: str, command: str = "")
     is rebuilt with them, and a training checkpoint's class names become ``model.class_names``. ``command``
     (``"predict"``) goes into the hint when the file holds another model. ``name=None``: the model the
     file records."""
-    import os
-
     from .weights import read_weights
 
     if not os.path.isfile(weights):

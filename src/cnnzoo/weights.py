@@ -171,6 +171,11 @@ def _looks_like_safetensors(p: Path, head: bytes) -> bool:
         return f.read(1) == b"{"
 
 
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A safetensors file as ``(state_dict, info)``, whatever its name; never anything else."""
+    return _read_safetensors(Path(path))
+
+
 def _read_safetensors(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     from safetensors import safe_open
 
@@ -201,25 +206,14 @@ def _unwrap(obj: Any, path: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
 
 
 def load_weights(model: nn.Module, weights: str | os.PathLike | dict[str, torch.Tensor]) -> None:
-    """Load weights into ``model`` (a file path, a registered tag such as ``"imagenet"``, or a state dict).
+    """Load weights into ``model``: a file path or a state dict (a registered tag such as ``"imagenet"`` goes
+    through :func:`cnnzoo.load_weights`, which finds its file first).
 
     A classifier of another class count is dropped with a warning and stays freshly initialised; RGB
     weights on a model with ``in_chans != 3`` are adapted (summed over colour for one channel, repeated
     and rescaled otherwise). Any other mismatch raises :class:`WeightsError` naming the keys.
     """
-    if isinstance(weights, dict):
-        state = dict(weights)
-    elif isinstance(weights, str) and not Path(weights).exists() and os.sep not in weights and "." not in weights:
-        from .pretrained import resolve, unknown_tag_message
-
-        info = getattr(model, "registry_info", None)
-        spec = resolve(info, weights) if info is not None else None
-        if spec is None:
-            raise WeightsError(unknown_tag_message(info, weights) if info is not None else
-                               f"no weights {weights!r} for a model not built with cnnzoo.create_model; give a file")
-        state = spec.state_dict()
-    else:
-        state, _ = read_weights(weights)
+    state = dict(weights) if isinstance(weights, dict) else read_weights(weights)[0]
     convert = getattr(model, "convert_state_dict", None)
     if convert is not None:
         state = convert(state)
@@ -267,7 +261,9 @@ def _adapt_in_chans(model: nn.Module, state: dict[str, torch.Tensor], own: dict[
 def _check_fit(model: nn.Module, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> None:
     heads = tuple(n + "." for n in (getattr(model, "classifier_name", None),
                                     *getattr(model, "aux_classifier_names", ())) if n)
-    missing = [k for k in own if k not in state and not (heads and k.startswith(heads))]
+    # BN's step counters are not weights: files written before PyTorch 0.4.1, and some exports, leave them out.
+    missing = [k for k in own if k not in state and not (heads and k.startswith(heads))
+               and not k.endswith(".num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in state
               if k in own and state[k].shape != own[k].shape]

@@ -99,6 +99,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("torchvision twin", i.torchvision or "—"), ("pretrained", _pretrained_line(i)),
         ("default recipe", recipe_choice(args.model)[1]), ("notes", i.notes or "—"),
     ]
+    from ..pretrained import mapping_notes
+
+    rows[-2:-2] = [("weights mapped", note) for note in mapping_notes(i)]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
@@ -122,5 +125,8 @@ def fmt_params(info) -> str:
 def _pretrained_line(info) -> str:
     """The weights by name, without importing torchvision just to list its enums (that costs an import of torch)."""
     if info.torchvision:
-        return f"torchvision's ImageNet weights: --weights imagenet (all tags: `cnnzoo weights {info.name}`)"
+        from ..pretrained import mapping_notes
+
+        more = " and timm's" if mapping_notes(info) else ""
+        return f"torchvision's{more} ImageNet weights: --weights imagenet (all tags: `cnnzoo weights {info.name}`)"
     return ", ".join(info.pretrained) or "—"

@@ -8,8 +8,9 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="pretrained weights by name: tags, files, sizes, cached or not, top-1",
                        description="The weights `create_model(NAME, weights=TAG)` and `--weights TAG` load. "
-                                   "Files are downloaded into torch.hub's cache on first use; set "
-                                   "CNNZOO_WEIGHTS_MIRROR to a base URL to download from a mirror.")
+                                   "torchvision's files are downloaded into torch.hub's cache on first use "
+                                   "(CNNZOO_WEIGHTS_MIRROR: a mirror's base URL); timm's into the Hugging Face "
+                                   "cache (HF_HUB_OFFLINE=1, HF_ENDPOINT for a mirror).")
     p.add_argument("model", nargs="?", help="a model, or an fnmatch pattern such as 'resnet*' (default: all)")
     p.set_defaults(func=cmd_weights)
 
@@ -18,6 +19,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from ..errors import CnnzooError
     from ..hub import checkpoint_dir
     from ..pretrained import available
+    from ..pretrained.huggingface import cache_dir
     from ..registry import list_models, model_info
 
     pattern = args.model
@@ -27,15 +29,19 @@ def cmd_weights(args: argparse.Namespace) -> int:
         what = f"{pattern!r}" if pattern else "any model"
         raise CnnzooError(f"no pretrained weights are registered for {what}; `cnnzoo weights` lists those that are")
     width = max(len(w.model) for w in rows)
-    print(f"{'model':<{width}}  {'tag':<20} {'MB':>6}  {'cached':<6}  {'top-1':>6}  file")
+    print(f"{'model':<{width}}  {'tag':<24} {'source':<11} {'MB':>6}  {'cached':<6}  {'top-1':>6}  file")
     for w in rows:
         here = w.cached()
         size = w.file_size_mb or (here.stat().st_size / 1e6 if here else None)
         tag = w.tag + (" *" if w.default else "")
-        print(f"{w.model:<{width}}  {tag:<20} {f'{size:.1f}' if size else '—':>6}  {'yes' if here else 'no':<6}  "
+        print(f"{w.model:<{width}}  {tag:<24} {w.source.split()[0]:<11} {f'{size:.1f}' if size else '—':>6}  "
+              f"{'yes' if here else 'no':<6}  "
               f"{f'{w.top1:.2f}' if w.top1 else '—':>6}  {w.file_name}")
     print("* the default, also loaded by `imagenet` and `DEFAULT`; top-1: ImageNet-1k, as published")
     sources = sorted({w.source.split(" (")[0] for w in rows})
-    print(f"from: {'; '.join(sources)}; download cache: {checkpoint_dir()} "
-          f"(mirror: set CNNZOO_WEIGHTS_MIRROR to a base URL)")
+    print(f"from: {'; '.join(sources)}")
+    print(f"torchvision's files: {checkpoint_dir()} (mirror: set CNNZOO_WEIGHTS_MIRROR to a base URL)")
+    if any(w.source.startswith("timm") for w in rows):
+        print(f"timm's files: the Hugging Face cache {cache_dir()} (offline: HF_HUB_OFFLINE=1; "
+              "mirror: HF_ENDPOINT)")
     return 0

@@ -37,10 +37,10 @@ def _stages(strides: list[int], chans: list[int]) -> list[FeatureInfo]:
 class DepthwiseSeparable(nn.Module):
     """3x3 depthwise conv-BN-ReLU (one filter per channel) then 1x1 pointwise conv-BN-ReLU."""
 
-    def __init__(self, in_chs: int, out_chs: int, stride: int) -> None:
+    def __init__(self, in_chs: int, out_chs: int, stride: int, act_layer: type[nn.Module] = nn.ReLU) -> None:
         super().__init__()
-        self.dw = ConvNormAct(in_chs, in_chs, 3, stride, groups=in_chs)
-        self.pw = ConvNormAct(in_chs, out_chs, 1)
+        self.dw = ConvNormAct(in_chs, in_chs, 3, stride, groups=in_chs, act_layer=act_layer)
+        self.pw = ConvNormAct(in_chs, out_chs, 1, act_layer=act_layer)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.pw(self.dw(x))
@@ -54,8 +54,15 @@ V1_CONFIG: tuple[tuple[int, int], ...] = (
 V1_CIFAR_CONFIG = ((64, 1), (128, 1), *V1_CONFIG[2:])
 
 
+# The activations ``act`` names: ReLU as the paper writes, ReLU6 as TF-slim's release and timm's weights use.
+V1_ACTS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "relu6": nn.ReLU6}
+
+
 class MobileNetV1(ZooModel):
-    """MobileNet v1 with width multiplier ``alpha`` (every layer's width scaled, rounded to 8)."""
+    """MobileNet v1 with width multiplier ``alpha`` (every layer's width scaled, rounded to 8).
+
+    ``act="relu6"`` clips every activation at 6, as the TF-slim release and timm's ``mobilenetv1_100`` do.
+    """
 
     classifier_name = "fc"
     first_conv = "features.0.conv"
@@ -68,15 +75,18 @@ class MobileNetV1(ZooModel):
         dropout: float = 0.0,
         num_classes: int = 1000,
         in_chans: int = 3,
+        act: str = "relu",
     ) -> None:
         super().__init__()
+        if act not in V1_ACTS:
+            raise ValueError(f"act must be one of {', '.join(V1_ACTS)}, got {act!r}")
         self.num_classes, self.in_chans = num_classes, in_chans
         chs = make_divisible(32 * alpha)
-        layers: list[nn.Module] = [ConvNormAct(in_chans, chs, 3, stem_stride)]
+        layers: list[nn.Module] = [ConvNormAct(in_chans, chs, 3, stem_stride, act_layer=V1_ACTS[act])]
         strides, chans = [stem_stride], [chs]
         for c, s in cfg:
             out = make_divisible(c * alpha)
-            layers.append(DepthwiseSeparable(chs, out, s))
+            layers.append(DepthwiseSeparable(chs, out, s, V1_ACTS[act]))
             strides.append(s)
             chans.append(out)
             chs = out

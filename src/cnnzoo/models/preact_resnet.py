@@ -119,7 +119,9 @@ class PreActResNet(ZooModel):
     ``small_input`` selects the CIFAR stem (one 3x3 conv, stride 1) over the ImageNet one (7x7/2 conv,
     BN-ReLU, 3x3/2 max-pool). ``drop_path_rate`` is stochastic depth's last-block drop probability,
     decayed linearly towards the input; ``dropout`` sits between the two convolutions of basic blocks;
-    ``zero_init_residual`` starts every residual branch's last convolution at zero.
+    ``zero_init_residual`` starts every residual branch's last convolution at zero. ``stem_norm=False``
+    leaves the ImageNet stem at conv and max-pool and gives the first unit its own BN-ReLU (timm's
+    ResNetV2 layout: the BN-ReLU comes after the max-pool, not before it; the same parameters).
     """
 
     classifier_name = "fc"
@@ -137,6 +139,7 @@ class PreActResNet(ZooModel):
         drop_path_rate: float = 0.0,
         dropout: float = 0.0,
         zero_init_residual: bool = True,
+        stem_norm: bool = True,
     ) -> None:
         super().__init__()
         if len(layers) != len(planes) or not layers or min(layers) < 1:
@@ -148,6 +151,8 @@ class PreActResNet(ZooModel):
         else:
             self.conv1 = nn.Conv2d(in_chans, stem_width, 7, 2, 3, bias=False)
             self.bn1, self.relu = nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True)
+            if not stem_norm:
+                self.bn1, self.relu = nn.Identity(), nn.Identity()
             self.maxpool = nn.MaxPool2d(3, 2, 1)
         rates = iter(linear_decay(drop_path_rate, sum(layers)))
         chs, reduction = stem_width, 1 if small_input else 4
@@ -158,7 +163,7 @@ class PreActResNet(ZooModel):
             blocks = []
             for j in range(depth):
                 # After the ImageNet stem's BN-ReLU, the first unit has no pre-activation of its own.
-                preact = small_input or (i, j) != (0, 0)
+                preact = small_input or not stem_norm or (i, j) != (0, 0)
                 blocks.append(block(chs, width, stride if j == 0 else 1, preact=preact,
                                     drop_path=next(rates), dropout=dropout))
                 chs = width * block.expansion

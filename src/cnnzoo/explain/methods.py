@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -185,9 +186,11 @@ class Explainer:
     def __call__(self, x: Tensor, targets: Sequence[int] | Tensor) -> np.ndarray:
         targets = [int(t) for t in targets]
         x = x.to(_device(self.model))
-        if self.method in ("gradcam", "gradcam++"):
-            return self._cam(x, targets)
-        return self._captum(x, targets)
+        with warnings.catch_warnings():  # Captum's notes on its own hooks, once per call
+            warnings.filterwarnings("ignore", message=".*(backward hooks|require gradients).*")
+            if self.method in ("gradcam", "gradcam++"):
+                return self._cam(x, targets)
+            return self._captum(x, targets)
 
     def _cam(self, x: Tensor, targets: list[int]) -> np.ndarray:
         from pytorch_grad_cam import GradCAM, GradCAMPlusPlus

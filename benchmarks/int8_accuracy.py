@@ -57,7 +57,7 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         rows = {}
         print("efficientnet_lite0, fine-tuned from ImageNet on 1,000 images per class:")
-        run(["finetune", "efficientnet_lite0", "--data", "fashion-mnist", "--limit-per-class", "1000",
+        run(["finetune", "efficientnet_lite0", "--weights", "imagenet", "--data", "fashion-mnist", "--limit-per-class", "1000",
              "--strategy", "linear", "--out", str(folder / "lite0")])
         rows["efficientnet_lite0 (linear, 1,000/class)"] = figures("lite0", folder / "lite0" / "best.pt", folder)
         print(f"resnet20_cifar, trained with its recipe for {args.epochs} epochs:")

@@ -179,11 +179,11 @@ def test_on_the_command_line_each_is_exit_2_without_traceback(server, hub, monke
     from cnnzoo import pretrained
 
     info = cnnzoo.model_info("resnet18")
-    real = pretrained._torchvision_weights(info.name, info.torchvision)
+    real = pretrained.torchvision_weights(info.name, info.torchvision)
     import dataclasses
 
     fake = tuple(dataclasses.replace(w, file_name=NAME, url=URL) if w.default else w for w in real)
-    monkeypatch.setattr(pretrained, "_torchvision_weights", lambda n, tv: fake if n == "resnet18" else real)
+    monkeypatch.setattr(pretrained, "torchvision_weights", lambda n, tv: fake if n == "resnet18" else real)
     for kind in ("html", "missing", "cut"):
         monkeypatch.setenv(MIRROR_ENV, f"{server}/{kind}")
         assert main(["export", "resnet18", "--weights", "imagenet", "--out", str(tmp_path / "r.onnx")]) == 2

@@ -153,6 +153,17 @@ def test_quantize_writes_an_int8_file_that_both_runtimes_run(trained, tmp_path, 
         build_engine(q, precision="fp32", cache_dir=tmp_path)
     with pytest.raises(EngineError, match="onnxruntime or openvino, not eager"):
         build_engine(q, engine="eager", precision="int8", cache_dir=tmp_path)
+    # predict resizes a photo to the graph's own input, with the training normalisation
+    from PIL import Image
+
+    Image.new("L", (28, 28), 90).save(tmp_path / "photo.png")
+    assert q.meta["preprocessing"]["crop"] == 32 and q.meta["preprocessing"]["mean"] == q.meta["pipeline"]["mean"]
+    assert main(["predict", str(out), str(tmp_path / "photo.png"), "--topk", "2"]) == 0
+    assert capsys.readouterr().out.startswith(str(tmp_path / "photo.png"))
+    assert main(["benchmark", str(out), "--precision", "int8", "--engine", "onnxruntime", "--batch-sizes", "2",
+                 "--time-budget", "0.05", "--format", "csv"]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row.startswith(f"{out},1x32x32,32,2,onnxruntime,onnxruntime,") and ",int8,int8," in row
     # eval takes the file as a checkpoint, and agrees with the fp32 checkpoint's figure it recorded
     assert main(["eval", str(out), "--data-root", q.meta["config"]["data_root"]]) == 0
     line = capsys.readouterr().out.splitlines()[0]

@@ -47,7 +47,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..preprocess import preprocessing_for
+    from ..pretrained import Preprocessing
     from ..runtime.build import to_stderr
     from ..runtime.quantize import quantize
     from ..training.augment import BatchPipeline
@@ -72,8 +72,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     test_images, test_labels = data.test_images, data.test_labels
     if args.test_limit:
         test_images, test_labels = test_images[:args.test_limit], test_labels[:args.test_limit]
-    spec = getattr(model, "pretrained_weights", None)
-    prep = spec.preprocessing if spec is not None else preprocessing_for(model)
+    side = p["size"] or data.image_shape[-1]  # the graph's fixed input: what predict must resize a photo to
+    prep = Preprocessing(resize=side, crop=side, mean=tuple(p["mean"]), std=tuple(p["std"]))
     meta = {"model_name": ckpt["model_name"], "model_args": ckpt["model_args"], "num_classes": model.num_classes,
             "class_names": list(ckpt.get("classes") or data.classes), "config": config, "pipeline": p,
             "preprocessing": dataclasses.asdict(prep), "source": os.fspath(path)}

@@ -202,7 +202,12 @@ def _benchmark_model(name: str, batches: Sequence[int], settings: Settings, log:
     if quantized and settings.input_size not in (None, quantized.input_shape):
         raise CnnzooError(f"{name} is an int8 file for {'x'.join(map(str, quantized.input_shape))} inputs; "
                           "leave --input out")
-    analysis = analyze(arch, quantized.input_shape if quantized else settings.input_size)  # one line if it does not fit
+    if quantized:  # the network the file was made from, with its own arguments (classes, channels)
+        source = create_model(arch, **quantized.meta.get("model_args", {}))
+        analysis = analyze(source, quantized.input_shape)
+        del source
+    else:
+        analysis = analyze(name, settings.input_size)  # one line if the input does not fit
     size = tuple(analysis.input_size)
     if settings.channels_last and len(size) != 3:
         raise CnnzooError("--channels-last needs an image input CxHxW")

@@ -103,8 +103,9 @@ class TrainConfig:
                                        scope="finetune")
     engine: str = setting("eager", "forward-only passes (frozen features, the test pass): auto, eager, compile, "
                                    "onnxruntime or openvino", scope="finetune")
-    precision: str = setting("auto", "forward-only passes' arithmetic: auto (the fastest the device computes "
-                                     "natively, checked against fp32), fp32, bf16 or fp16", scope="finetune")
+    precision: str = setting("auto", "the test pass's (and finetune's frozen pass's) arithmetic: auto (the fastest "
+                                     "the device computes natively, checked against fp32 on the first batch), fp32 "
+                                     "(the exact fp32 figure), bf16 or fp16")
     classes: tuple[int, ...] = setting((), "keep only these classes of the dataset, relabelled 0..n-1 "
                                            "(default: all)")
     limit_per_class: int | None = setting(None, "keep this many training images per class, seeded "

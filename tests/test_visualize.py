@@ -57,3 +57,24 @@ def test_bad_input_is_one_line(capsys, argv, message):
 def test_filters_command_writes_the_picture(tmp_path, capsys):
     assert main(["visualize", "filters", "alexnet2012", "--out", str(tmp_path / "f.png")]) == 0
     assert "96 filters 3x11x11, 2 towers of 48" in capsys.readouterr().out and (tmp_path / "f.png").exists()
+
+
+def test_patches_and_embedding_commands_draw_a_trained_net(tmp_path, capsys):
+    """The two dataset commands end to end, on a LeNet-5 trained briefly on generated IDX data."""
+    from PIL import Image
+
+    from cnnzoo.training.config import TrainConfig
+    from cnnzoo.training.fit import fit
+    from datagen import write_idx_dataset
+
+    root = write_idx_dataset(tmp_path / "mnist", n_train=200, n_test=60)
+    fit(TrainConfig(model="lenet5", data="mnist", data_root=str(root), epochs=1, batch_size=40, val_size=0,
+                    out=str(tmp_path / "run"), progress=False, amp="off"), log=lambda *a, **k: None)
+    common = ["--weights", str(tmp_path / "run" / "best.pt"), "--data", "mnist", "--data-root", str(root)]
+    assert main(["visualize", "patches", "lenet5", *common, "--layer", "conv2", "--units", "0,1,2",
+                 "--out", str(tmp_path / "p.png")]) == 0
+    assert "top-9 patches of units 0,1,2 of conv2 (receptive field 14 px) over 60 test images" in capsys.readouterr().out
+    with Image.open(tmp_path / "p.png") as picture:
+        assert picture.size[1] > picture.size[0] / 9 * 2  # three rows of nine patches
+    assert main(["visualize", "embedding", "lenet5", *common, "--limit", "40", "--out", str(tmp_path / "e.png")]) == 0
+    assert "t-SNE of 40 penultimate codes (84-d)" in capsys.readouterr().out and (tmp_path / "e.png").exists()

@@ -128,6 +128,7 @@ def _data(args):
 def _patches(args):
     import time
 
+    import numpy as np
     import torch
 
     from ..explain.methods import default_layer
@@ -142,8 +143,8 @@ def _patches(args):
     values, where = top_patches(model, layer, images, pipeline, args.units)
     seconds = time.perf_counter() - t0
     inputs = torch.cat([pipeline(images[int(i):int(i) + 1]) for i in where[..., 0].ravel()])
-    keyed = where.copy()
-    keyed[..., 0] = range(keyed[..., 0].size)
+    keyed = where.copy()  # (units, 9, 3): image, row, column; the images are now the cut inputs, in order
+    keyed[..., 0] = np.arange(keyed[..., 0].size).reshape(keyed.shape[:-1])
     tiles = cut_patches(inputs, keyed.reshape(-1, 3), field)
     scale = max(1, 48 // field[0])
     return grid(tiles, 9, scale, gap=2), (f"top-9 patches of units {','.join(map(str, args.units))} of {layer} "

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from .cache import architecture_key, cache_home, onnx_file, read_choice, write_choice
 from .engines import ENGINES, Engine, EngineError, eager_forward, first_line
 from .export import ONNX_HINT, _label
-from .precision import INT8_HINT, Agreement, agreement, check_requested, machine, native
+from .precision import INT8_HINT, TOLERANCE, Agreement, agreement, check_requested, machine, native
 
 if TYPE_CHECKING:
     from .quantize import QuantizedModel
@@ -220,8 +220,6 @@ def _auto(module: nn.Module, input_shape: tuple[int, ...], device: torch.device,
 
 def _random_batch_limit(precision: str) -> float:
     """On random inputs a lower precision is only screened for being broken; the real check is the first batch."""
-    from .precision import TOLERANCE
-
     return TOLERANCE[precision] if precision == "fp32" else 4 * TOLERANCE[precision]
 
 

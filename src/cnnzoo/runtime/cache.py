@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .export import _label, export_onnx, ort_session, verify
+from .export import _label, device_of, export_onnx, ort_session, verify
 
 #: bumped when the export or the cache layout changes, so old cached graphs are not reused
 CACHE_VERSION = "1"
@@ -69,7 +69,7 @@ def onnx_file(module: nn.Module, input_shape: tuple[int, ...], cache: Path) -> P
     path = cache / f"{_label(module)}-{cache_key(module, input_shape)[:20]}.onnx"
     if path.is_file():
         return path
-    example = torch.randn(2, *input_shape).to(_device_of(module))
+    example = torch.randn(2, *input_shape).to(device_of(module))
     export_onnx(module, example, path)
     try:
         verify(module, _ort_runner(path), input_shape)
@@ -100,12 +100,6 @@ def _ort_runner(path: Path):
     session = ort_session(str(path))
     name = session.get_inputs()[0].name
     return lambda x: torch.from_numpy(session.run(None, {name: x.detach().cpu().contiguous().numpy()})[0])
-
-
-def _device_of(module: nn.Module) -> torch.device:
-    for t in module.parameters():
-        return t.device
-    return torch.device("cpu")
 
 
 def _jsonable(value: Any) -> Any:

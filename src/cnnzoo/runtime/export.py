@@ -217,7 +217,7 @@ def verify(module: nn.Module, run: Callable[[Tensor], Tensor], input_shape: tupl
     """
     module = _eval_form(module)
     x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(seed))
-    device = _device_of(module)
+    device = device_of(module)
     with torch.no_grad():
         expected = module(x.to(device)).float().cpu()
     got = run(x).float().cpu()
@@ -237,7 +237,7 @@ def _eval_form(module: nn.Module) -> nn.Module:
     return module if isinstance(module, LogitsOnly) else LogitsOnly(module).eval()
 
 
-def _device_of(module: nn.Module) -> torch.device:
+def device_of(module: nn.Module) -> torch.device:
     for t in module.parameters():
         return t.device
     return torch.device("cpu")

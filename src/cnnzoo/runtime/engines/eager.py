@@ -13,7 +13,7 @@ import contextlib
 import torch
 from torch import Tensor, nn
 
-from ..export import LogitsOnly, first_tensor
+from ..export import LogitsOnly, device_of, first_tensor
 from ..precision import DTYPES
 from . import Engine
 
@@ -24,7 +24,7 @@ class EagerEngine(Engine):
     def __init__(self, module: nn.Module, input_shape: tuple[int, ...], precision: str = "fp32",
                  device: torch.device | None = None) -> None:
         super().__init__(module, input_shape, precision)
-        self.device = device or _device_of(module)
+        self.device = device or device_of(module)
         self.channels_last = precision != "fp32" and self.device.type == "cpu" and len(input_shape) == 3
         if self.channels_last:
             module.to(memory_format=torch.channels_last)
@@ -44,7 +44,7 @@ class CompileEngine(Engine):
     def __init__(self, module: nn.Module, input_shape: tuple[int, ...], precision: str = "fp32",
                  device: torch.device | None = None) -> None:
         super().__init__(module, input_shape, precision)
-        self.device = device or _device_of(module)
+        self.device = device or device_of(module)
         self.compiled = torch.compile(LogitsOnly(module))
 
     def _run(self, x: Tensor) -> Tensor:
@@ -57,9 +57,3 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=DTYPES[precision])
-
-
-def _device_of(module: nn.Module) -> torch.device:
-    for t in module.parameters():
-        return t.device
-    return torch.device("cpu")

@@ -99,6 +99,18 @@ def test_train_step_leaves_weights_and_buffers_as_they_were(no_rapl):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_cpu_peak_counts_from_the_reset_when_memory_fell_below_the_baseline():
+    memory = measure.CpuMemory()
+    if memory.reason:
+        pytest.skip(memory.reason)
+    baseline = memory.baseline() + 512 * measure.MB  # as if a previous engine's arenas were freed since
+    memory.reset()
+    block = torch.ones(64 * 2**20 // 4)  # 64 MB touched after the reset
+    peak = memory.peak_mb(baseline)
+    del block
+    assert 60 <= peak < 512
+
+
 # --- results files and resume ---------------------------------------------------------------------------
 
 def test_resume_keeps_finished_rows_and_measures_only_the_rest(no_rapl, tmp_path, monkeypatch):

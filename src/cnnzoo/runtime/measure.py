@@ -87,6 +87,10 @@ class CpuMemory:
 
     method = "CPU: peak resident memory of the process (VmHWM) over its resident memory before the model"
 
+    #: resident memory when the peak was last reset: where memory the process freed since the baseline (a
+    #: previous engine's arenas) leaves it below the baseline, the peak is counted from here, never negative
+    start = float("inf")
+
     def __init__(self) -> None:
         try:
             _status_kb("VmHWM")
@@ -106,9 +110,12 @@ class CpuMemory:
             _malloc_trim()
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")
+            self.start = _status_kb("VmRSS") * 1024
 
     def peak_mb(self, baseline: float) -> float | None:
-        return None if self.reason else round((_status_kb("VmHWM") * 1024 - baseline) / MB, 1)
+        if self.reason:
+            return None
+        return round((_status_kb("VmHWM") * 1024 - min(baseline, self.start)) / MB, 1)
 
 
 class CudaMemory:

@@ -217,6 +217,7 @@ def test_finetune_inception_v4_from_a_hand_populated_cache(hf_cache, tmp_path, c
 class _Hub(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     html = False
+    etag: str | None = None  # the SHA-256 published for the file, if not its bytes' own
 
     def log_message(self, *args) -> None:
         pass
@@ -234,7 +235,7 @@ class _Hub(http.server.BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+        self.send_header("ETag", f'"{self.etag or hashlib.sha256(data).hexdigest()}"')
         self.send_header("X-Repo-Commit", COMMIT)
         self.end_headers()
         if body:
@@ -249,7 +250,7 @@ class _Hub(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hub_server(hf_cache, monkeypatch):
-    handler = type("Hub", (_Hub,), {"files": {}, "html": False})
+    handler = type("Hub", (_Hub,), {"files": {}, "html": False, "etag": None})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     monkeypatch.delenv("HF_HUB_OFFLINE")
@@ -286,3 +287,53 @@ def test_a_mirror_answering_404_or_html_is_one_line_and_leaves_nothing(hub_serve
     left = [p for p in hf_cache.rglob("*") if p.is_file() and "model.safetensors" in p.name or
             p.is_file() and "blobs" in p.parts]
     assert not left
+
+
+def test_a_download_whose_sha256_differs_from_the_published_etag_is_refused(hub_server, hf_cache, tmp_path):
+    state, _ = _random_timm_state("mobilenetv1_100")
+    save_file(state, str(tmp_path / "m.safetensors"))
+    data = (tmp_path / "m.safetensors").read_bytes()
+    hub_server.files["timm/mobilenetv1_100.ra4_e3600_r224_in1k"] = data[:-4] + b"\0\0\0\0"  # damaged on the way
+    hub_server.etag = hashlib.sha256(data).hexdigest()
+    with pytest.raises(WeightsError, match="does not match the SHA-256 the hub published"):
+        cnnzoo.create_model("mobilenet_v1", weights="imagenet")
+    assert not [p for p in hf_cache.rglob("*") if p.is_file() and "blobs" in p.parts and not p.name.startswith(".")]
+
+
+def test_a_damaged_cached_blob_is_found_by_its_name_and_removed(hf_cache, tmp_path):
+    state, _ = _random_timm_state("mobilenetv1_100")
+    path = _put_in_cache(hf_cache, "timm/mobilenetv1_100.ra4_e3600_r224_in1k", state)
+    data = path.read_bytes()
+    blob = path.parents[2] / "blobs" / hashlib.sha256(data).hexdigest()
+    blob.parent.mkdir()
+    blob.write_bytes(data[:-4] + b"\0\0\0\0")  # same size, other bytes: only the digest tells
+    path.unlink()
+    path.symlink_to(f"../../blobs/{blob.name}")
+    with pytest.warns(UserWarning, match="damaged"), pytest.raises(WeightsError, match="not in the Hugging Face cache"):
+        cnnzoo.create_model("mobilenet_v1", weights="imagenet")
+    assert not blob.exists() and not path.exists()
+
+
+def test_cnnzoo_weights_mirror_serves_hub_files_into_the_hubs_cache(hf_cache, tmp_path, monkeypatch):
+    from huggingface_hub import try_to_load_from_cache
+
+    state, timm_model = _random_timm_state("mobilenetv1_100")
+    repo = "timm/mobilenetv1_100.ra4_e3600_r224_in1k"
+    served = tmp_path / "mirror" / repo / "model.safetensors"
+    served.parent.mkdir(parents=True)
+    save_file(state, str(served))
+    monkeypatch.setenv("CNNZOO_WEIGHTS_MIRROR", (tmp_path / "mirror").as_uri())
+    ours = cnnzoo.create_model("mobilenet_v1", weights="imagenet").eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert (ours(x) - timm_model(x)).abs().max().item() < 1e-5
+    found = try_to_load_from_cache(repo, "model.safetensors", cache_dir=str(hf_cache))  # where timm looks
+    assert isinstance(found, str) and Path(found).resolve().name == hashlib.sha256(served.read_bytes()).hexdigest()
+    assert sorted(p.name for p in (hf_cache / ("models--" + repo.replace("/", "--")) / "blobs").iterdir()
+                  if not p.name.endswith(".lock")) == sorted([Path(found).resolve().name,
+                                                              f".{Path(found).resolve().name}.sha256"])
+    served.unlink()
+    monkeypatch.delenv("CNNZOO_WEIGHTS_MIRROR")
+    again = cnnzoo.create_model("mobilenet_v1", weights="imagenet").eval()
+    with torch.no_grad():
+        assert torch.equal(again(x), ours(x))

@@ -117,11 +117,11 @@ def fetch_file(src: str, dest: Path, check: Callable[[dict[str, str]], str | Non
     Processes downloading the same file take turns (an ``flock``): the second finds the first's file.
     Each failure is one line (``error``) saying what happened and, with ``fix``, what to do.
     """
-    if _usable(dest, check):
+    if usable(dest, check):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with _turn(dest):
-        if _usable(dest, check):  # another process downloaded it while we waited
+        if usable(dest, check):  # another process downloaded it while we waited
             return dest
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
         sizes = {"total": 0, "done": 0}
@@ -130,7 +130,7 @@ def fetch_file(src: str, dest: Path, check: Callable[[dict[str, str]], str | Non
             if (why := check(digests)) is not None:
                 raise error(f"the download of {src} is corrupt ({why}); nothing was saved; try again, or {fix}")
             os.replace(tmp, dest)
-            _remember(dest, digests)
+            remember(dest, digests)
         except CnnzooError:
             raise
         except urllib.error.HTTPError as exc:
@@ -190,28 +190,28 @@ def _looks_like_html(head: bytes, content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() == "text/html" or start.startswith((b"<!doctype html", b"<html"))
 
 
-def _note(dest: Path) -> Path:
+def note_path(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.sha256")
 
 
-def _remember(dest: Path, digests: dict[str, str]) -> None:
+def remember(dest: Path, digests: dict[str, str]) -> None:
     """A note beside ``dest``: its digests at its size and time, so that a later run checks it cheaply."""
     st = dest.stat()
     note = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, **digests}
     try:
-        _note(dest).write_text(json.dumps(note))
+        note_path(dest).write_text(json.dumps(note))
     except OSError:
         pass  # the note only saves time
 
 
-def _usable(dest: Path, check: Callable[[dict[str, str]], str | None]) -> bool:
+def usable(dest: Path, check: Callable[[dict[str, str]], str | None]) -> bool:
     """Whether ``dest`` is there and passes ``check``; a damaged file (truncated by a crash, say) is removed
     with a warning, to be downloaded again."""
     if not dest.is_file():
         return False
     st = dest.stat()
     try:
-        note = json.loads(_note(dest).read_text())
+        note = json.loads(note_path(dest).read_text())
         known = note if (note["size"], note["mtime_ns"]) == (st.st_size, st.st_mtime_ns) else None
     except (OSError, ValueError, KeyError, TypeError):
         known = None
@@ -219,12 +219,12 @@ def _usable(dest: Path, check: Callable[[dict[str, str]], str | None]) -> bool:
     why = check(digests) if st.st_size else "empty"
     if why is None:
         if known is None:
-            _remember(dest, digests)
+            remember(dest, digests)
         return True
     warnings.warn(f"{dest} in the cache is damaged ({why}; truncated by an earlier crash?); it is removed and "
                   "downloaded again", stacklevel=3)
     dest.unlink(missing_ok=True)
-    _note(dest).unlink(missing_ok=True)
+    note_path(dest).unlink(missing_ok=True)
     return False
 
 

@@ -10,7 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="The weights `create_model(NAME, weights=TAG)` and `--weights TAG` load. "
                                    "torchvision's files are downloaded into torch.hub's cache on first use "
                                    "(CNNZOO_WEIGHTS_MIRROR: a mirror's base URL); timm's into the Hugging Face "
-                                   "cache (HF_HUB_OFFLINE=1, HF_ENDPOINT for a mirror).")
+                                   "cache (HF_HUB_OFFLINE=1; HF_ENDPOINT for a hub mirror, or "
+                                   "CNNZOO_WEIGHTS_MIRROR/<repo>/<file>).")
     p.add_argument("model", nargs="?", help="a model, or an fnmatch pattern such as 'resnet*' (default: all)")
     p.set_defaults(func=cmd_weights)
 
@@ -43,5 +44,5 @@ def cmd_weights(args: argparse.Namespace) -> int:
     print(f"torchvision's files: {checkpoint_dir()} (mirror: set CNNZOO_WEIGHTS_MIRROR to a base URL)")
     if any(w.source.startswith("timm") for w in rows):
         print(f"timm's files: the Hugging Face cache {cache_dir()} (offline: HF_HUB_OFFLINE=1; "
-              "mirror: HF_ENDPOINT)")
+              "mirror: HF_ENDPOINT, or CNNZOO_WEIGHTS_MIRROR/<repo id>/model.safetensors)")
     return 0

@@ -8,13 +8,22 @@
   links the file into ``snapshots/``; an interrupted download is resumed on the next call.
 - What arrives must be a complete safetensors file; anything else (a mirror's HTML page, a truncated
   file) is refused with one line, and a file this call downloaded is removed again.
+- The hub publishes the SHA-256 of every large (LFS) file as its ETag, and its cache names the blob by it:
+  a blob so named is checked against its name, after a download and once for a file found in the cache
+  (a note beside the blob records the check); a damaged cached file is removed and fetched again.
+- ``CNNZOO_WEIGHTS_MIRROR`` (a plain file server, ``file://`` included) serves these files too, at
+  ``$CNNZOO_WEIGHTS_MIRROR/<repo id>/<file name>`` (``.../timm/inception_v4.tf_in1k/model.safetensors``),
+  when ``HF_ENDPOINT`` is not set. The file goes into the hub's cache layout (blob named by its SHA-256,
+  snapshot link, ``refs/main``), where timm finds it too.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+from .. import hub
 from ..errors import WeightsError
 
 OFFLINE_ENV = "HF_HUB_OFFLINE"
@@ -53,9 +62,11 @@ def hub_file(repo_id: str, filename: str) -> Path:
     """``repo_id/filename`` from the cache, else downloaded into it; a complete safetensors file or a
     :class:`WeightsError` of one line naming the file, the cache path and the mirror setting."""
     cached = cached_file(repo_id, filename)
-    if cached is not None:
+    if cached is not None and _digest_ok(cached):
         check_safetensors(cached, downloaded=False)
         return cached
+    if os.environ.get(hub.MIRROR_ENV, "").strip() and not os.environ.get(ENDPOINT_ENV, "").strip():
+        return _from_mirror(repo_id, filename)
     endpoint = os.environ.get(ENDPOINT_ENV, "").strip().rstrip("/") or DEFAULT_ENDPOINT
     url = f"{endpoint}/{repo_id}/resolve/main/{filename}"
     where = f"{repo_folder(repo_id)}/snapshots/<revision>/{filename}"
@@ -76,8 +87,49 @@ def hub_file(repo_id: str, filename: str) -> Path:
         raise WeightsError(f"cannot download {url} ({_reason(exc)}); put the file at {where}, or {mirror}"
                            if not os.environ.get(ENDPOINT_ENV) else
                            f"cannot download {url} ({_reason(exc)}); put the file at {where} ({mirror})") from None
+    if not _digest_ok(path):
+        raise WeightsError(f"the download of {url} does not match the SHA-256 the hub published for it; nothing "
+                           "was kept; run the command again")
     check_safetensors(path, downloaded=True)
     return path
+
+
+def _digest_ok(path: Path) -> bool:
+    """Whether the blob behind ``path`` has the SHA-256 it is named by (the hub's LFS ETag); a blob with
+    another name (a small file's git hash) has nothing to be checked against. A damaged blob is removed
+    with a warning, and its snapshot link with it."""
+    blob = path.resolve()
+    if not re.fullmatch(r"[0-9a-f]{64}", blob.name):
+        return True
+    if hub.usable(blob, lambda d: None if d["sha256"] == blob.name else
+                  f"SHA-256 {d['sha256'][:16]}..., the hub published {blob.name[:16]}..."):
+        return True
+    path.unlink(missing_ok=True)
+    return False
+
+
+def _from_mirror(repo_id: str, filename: str) -> Path:
+    """``repo_id/filename`` from ``CNNZOO_WEIGHTS_MIRROR``, put into the hub's cache layout."""
+    folder = repo_folder(repo_id)
+    src = os.environ[hub.MIRROR_ENV].strip().rstrip("/") + f"/{repo_id}/{filename}"
+    arrived = hub.fetch_file(src, folder / "blobs" / f"mirror-{filename}", lambda digests: None,
+                             f"put {repo_id}'s {filename} at {src}", WeightsError)
+    digests = hub.file_digests(arrived)
+    blob = arrived.with_name(digests["sha256"])
+    os.replace(arrived, blob)
+    hub.note_path(arrived).unlink(missing_ok=True)
+    hub.remember(blob, digests)
+    ref = folder / "refs" / "main"
+    revision = ref.read_text().strip() if ref.is_file() else "0" * 40  # a mirror has no commit to name
+    link = folder / "snapshots" / revision / filename
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.path.relpath(blob, link.parent))
+    if not ref.is_file():
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        ref.write_text(revision)
+    check_safetensors(link, downloaded=True)
+    return link
 
 
 def check_safetensors(path: Path, downloaded: bool) -> None:
@@ -111,11 +163,12 @@ def check_safetensors(path: Path, downloaded: bool) -> None:
 
 
 def _remove(path: Path) -> None:
-    """A downloaded file: the snapshot link and the blob it points to."""
+    """A downloaded file: the snapshot link, the blob it points to and the note of the blob's digest."""
     blob = path.resolve()
     path.unlink(missing_ok=True)
     if blob != path:
         blob.unlink(missing_ok=True)
+    hub.note_path(blob).unlink(missing_ok=True)
 
 
 def _reason(exc: BaseException) -> str:

@@ -7,7 +7,8 @@ cnnzoo's model: the key table of :mod:`.mapping`, the model arguments that build
 note for ``cnnzoo info``. timm itself is not needed at run time: a test checks this table against the
 installed timm's metadata, and a parity test per architecture checks the mapping (random weights, outputs
 within 1e-5). torchvision's own files, which timm republishes as ``tv_in1k``/``tv2_in1k``, are left to the
-torchvision source. timm publishes no top-1 figures in its package, so the tags carry none.
+torchvision source. The top-1/top-5 figures are timm's own evaluation of each file (its repository's
+``results/results-imagenet.csv``), copied into :data:`ACCURACY`.
 """
 
 from __future__ import annotations
@@ -126,6 +127,39 @@ TAGS: tuple[tuple[str, str, int, float, str, tuple, str], ...] = (
     ("inception_v3", "inception_v3.tf_in1k", 299, 0.875, "bicubic", INCEPTION, "apache-2.0"),
 )
 
+# timm's own evaluation of each file on the ImageNet-1k validation set at the tag's input size and crop
+# (results/results-imagenet.csv of huggingface/pytorch-image-models, commit aa4b585): (top-1, top-5), %.
+ACCURACY: dict[str, tuple[float, float]] = {
+    "inception_v4.tf_in1k": (80.144, 94.982), "inception_resnet_v2.tf_in1k": (80.434, 95.312),
+    "inception_resnet_v2.tf_ens_adv_in1k": (79.998, 94.94), "mobilenetv1_100.ra4_e3600_r224_in1k": (75.388, 92.31),
+    "resnetv2_18.ra4_e3600_r224_in1k": (73.572, 91.356), "resnetv2_34.ra4_e3600_r224_in1k": (77.626, 93.518),
+    "resnetv2_50.a1h_in1k": (80.41, 95.082), "resnetv2_101.a1h_in1k": (82.042, 95.866),
+    "resnet18.a1_in1k": (71.504, 90.086), "resnet18.a2_in1k": (70.634, 89.486), "resnet18.a3_in1k": (65.67, 86.268),
+    "resnet18.fb_ssl_yfcc100m_ft_in1k": (72.636, 91.416), "resnet18.fb_swsl_ig1b_ft_in1k": (73.286, 91.754),
+    "resnet18.gluon_in1k": (70.844, 89.75), "resnet34.a1_in1k": (76.42, 92.896), "resnet34.a2_in1k": (75.52, 92.454),
+    "resnet34.a3_in1k": (70.58, 89.54), "resnet34.bt_in1k": (75.176, 92.166), "resnet34.gluon_in1k": (74.574, 91.988),
+    "resnet34.ra4_e3600_r224_in1k": (77.492, 93.498), "resnet50.a1_in1k": (80.382, 94.598),
+    "resnet50.a1h_in1k": (79.264, 94.498), "resnet50.a2_in1k": (79.828, 94.56), "resnet50.a3_in1k": (75.994, 92.494),
+    "resnet50.am_in1k": (79.004, 94.392), "resnet50.b1k_in1k": (79.564, 94.622), "resnet50.b2k_in1k": (79.388, 94.58),
+    "resnet50.bt_in1k": (78.444, 94.274), "resnet50.c1_in1k": (79.766, 94.954), "resnet50.c2_in1k": (79.868, 94.862),
+    "resnet50.d_in1k": (79.904, 94.666), "resnet50.fb_ssl_yfcc100m_ft_in1k": (79.252, 94.826),
+    "resnet50.fb_swsl_ig1b_ft_in1k": (81.146, 95.98), "resnet50.gluon_in1k": (77.58, 93.704),
+    "resnet50.ra_in1k": (78.82, 94.314), "resnet50.ram_in1k": (79.034, 94.386), "resnet101.a1_in1k": (81.494, 95.164),
+    "resnet101.a1h_in1k": (81.95, 95.76), "resnet101.a2_in1k": (81.344, 95.198),
+    "resnet101.a3_in1k": (77.928, 93.686), "resnet101.gluon_in1k": (79.306, 94.538),
+    "resnet152.a1_in1k": (81.998, 95.294), "resnet152.a1h_in1k": (82.818, 96.124),
+    "resnet152.a2_in1k": (81.764, 95.27), "resnet152.a3_in1k": (78.896, 94.14),
+    "resnet152.gluon_in1k": (79.712, 94.72), "resnext50_32x4d.a1_in1k": (80.526, 94.458),
+    "resnext50_32x4d.a1h_in1k": (81.14, 95.32), "resnext50_32x4d.a2_in1k": (80.444, 94.63),
+    "resnext50_32x4d.a3_in1k": (77.732, 93.314), "resnext50_32x4d.fb_ssl_yfcc100m_ft_in1k": (80.316, 95.386),
+    "resnext50_32x4d.fb_swsl_ig1b_ft_in1k": (82.162, 96.224), "resnext50_32x4d.gluon_in1k": (79.354, 94.424),
+    "resnext50_32x4d.ra_in1k": (79.8, 94.608), "resnext101_32x8d.fb_ssl_yfcc100m_ft_in1k": (81.62, 96.036),
+    "resnext101_32x8d.fb_swsl_ig1b_ft_in1k": (84.276, 97.188),
+    "resnext101_32x8d.fb_wsl_ig1b_ft_in1k": (82.72, 96.624), "wide_resnet50_2.racm_in1k": (81.466, 95.544),
+    "densenet121.ra_in1k": (75.574, 92.648), "inception_v3.gluon_in1k": (78.806, 94.372),
+    "inception_v3.tf_adv_in1k": (77.598, 93.726), "inception_v3.tf_in1k": (77.866, 93.644),
+}
+
 
 def hf_repo(timm_name: str) -> str:
     return f"timm/{timm_name}"
@@ -146,6 +180,7 @@ def timm_weights(name: str, has_default: bool) -> tuple[PretrainedWeights, ...]:
             url=f"https://huggingface.co/{repo}/resolve/main/{FILE_NAME}", categories=imagenet_categories(),
             preprocessing=Preprocessing(resize=math.floor(size / crop_pct), crop=size, mean=mean, std=std,
                                         interpolation=interpolation),
+            top1=ACCURACY[timm_name][0], top5=ACCURACY[timm_name][1],
             source=f"timm (Hugging Face {repo}, {licence or 'licence unstated'})", model_kwargs=arch.model_kwargs,
             loader=functools.partial(_load, repo, arch), local=functools.partial(_local, repo), notes=arch.notes))
     return tuple(out)

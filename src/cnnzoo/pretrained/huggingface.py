@@ -71,7 +71,8 @@ def hub_file(repo_id: str, filename: str) -> Path:
     url = f"{endpoint}/{repo_id}/resolve/main/{filename}"
     where = f"{repo_folder(repo_id)}/snapshots/<revision>/{filename}"
     mirror = (f"{ENDPOINT_ENV}={endpoint}" if os.environ.get(ENDPOINT_ENV)
-              else f"set {ENDPOINT_ENV} to a Hugging Face mirror")
+              else f"set {ENDPOINT_ENV} to a Hugging Face mirror, or {hub.MIRROR_ENV} to a file server holding "
+                   f"{repo_id}/{filename}")
     if offline():
         raise WeightsError(f"{repo_id}/{filename} is not in the Hugging Face cache and {OFFLINE_ENV}=1: copy it to "
                            f"{where} (or run once online, or `hf download {repo_id} {filename}`); {mirror}")

@@ -56,6 +56,19 @@ def test_the_model_is_left_as_it_was_and_reused_relus_are_split():
     assert all(p.requires_grad and p.grad is None for p in model.parameters())
 
 
+def test_relu6_networks_get_guided_gradients_not_plain_ones():
+    torch.manual_seed(0)
+    model = cnnzoo.create_model("mobilenet_v2_cifar", num_classes=4).eval()
+    work = attribution_copy(model, (3, 32, 32))
+    assert not any(type(m) is torch.nn.ReLU6 for m in work.modules())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(work(x), model(x))
+    guided, plain = explain(model, x, "guided-backprop", [0, 1])[0], explain(model, x, "saliency", [0, 1])[0]
+    guided, plain = guided / guided.max(), plain / plain.max()
+    assert not np.allclose(guided, plain, atol=1e-3)  # ReLU6 alone left Captum's rule unapplied
+
+
 def test_batches_give_the_maps_of_single_images():
     model = cnnzoo.create_model("lenet5").eval()
     x = torch.randn(5, 1, 32, 32)

@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--device", type=argtypes.device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     e.add_argument("--engine", choices=ENGINES, default="auto", help=f"{ENGINE_HELP} (default auto)")
     e.add_argument("--precision", choices=PRECISIONS, default="auto", help=f"{PRECISION_HELP} (default auto)")
+    e.add_argument("--explain", type=argtypes.non_negative_int, default=0, metavar="N",
+                   help="Grad-CAM of the N errors each checkpoint was surest of and N right answers, for each of "
+                        "its 5 most frequent confusions: explain/index.html beside the checkpoint")
     e.set_defaults(func=cmd_eval)
 
 
@@ -30,7 +33,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     results = evaluate_checkpoints([Path(c) for c in args.checkpoints], data=args.data, data_root=args.data_root,
                                    tta=args.tta, batch_size=args.batch_size, device=args.device,
-                                   engine=args.engine, log=to_stderr, precision=args.precision)
+                                   engine=args.engine, log=to_stderr, precision=args.precision,
+                                   explain=args.explain)
     for r in results:
         print(f"{r['name']:<40} top-1 {r['top1']:.4f}  top-5 {r['top5']:.4f}")
+        if r.get("explain"):
+            print(f"  confusions explained: {r['explain']}")
     return 0

@@ -14,7 +14,9 @@ The model is never changed: each :class:`Explainer` works on a deep copy in eval
 need no gradient (the backward pass computes the activations' gradients only), whose in-place
 activations are out of place, and whose ReLU modules that a forward pass calls more than once are split
 into one module per call: Captum's guided backprop and deconvnet hook ``nn.ReLU`` modules and break on
-in-place and reused ones (https://github.com/pytorch/captum/issues/973).
+in-place and reused ones (https://github.com/pytorch/captum/issues/973). They see no other activation, so
+each ``nn.ReLU6`` (MobileNet-v2, EfficientNet-Lite) becomes the equal ``ReLU`` then clamp at 6, whose ReLU
+they do see; without it their maps on those networks would be plain gradients.
 """
 
 from __future__ import annotations
@@ -121,6 +123,9 @@ def attribution_copy(model: nn.Module, input_shape: Sequence[int]) -> nn.Module:
     work = copy.deepcopy(model).eval()
     for p in work.parameters():
         p.requires_grad_(False)
+    for name, m in list(work.named_modules(remove_duplicate=False)):
+        if type(m) is nn.ReLU6:
+            work.set_submodule(name, nn.Sequential(nn.ReLU(), nn.Hardtanh(0.0, 6.0)))
     for m in work.modules():
         if getattr(m, "inplace", False) is True:
             m.inplace = False

@@ -72,4 +72,6 @@ def write_page(path: Path, title: str, subtitle: str, cards: list[Card], notes: 
         parts.append(f"<div class='card'><h2>{html.escape(c.title)}</h2><p>explained: <b>{html.escape(c.target)}</b>"
                      f"</p><div class='row'>{''.join(figs)}<table>{rows}</table></div></div>")
     parts.append("</body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
+    from ..weights import atomic_write
+
+    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(parts), encoding="utf-8"))

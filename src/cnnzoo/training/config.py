@@ -111,6 +111,9 @@ class TrainConfig:
     limit_per_class: int | None = setting(None, "keep this many training images per class, seeded "
                                                 "(default: all)")
     limit_test: int | None = setting(None, "evaluate on the first N test images only (quick runs; default: all)")
+    explain: int = setting(0, "after the test pass, Grad-CAM of the N errors the model was surest of and N right "
+                              "answers, for each of the 5 most frequent confusions: RUN/explain/index.html "
+                              "(needs the explain extra)")
     out: str | None = setting(None, "run folder (default: a new one for each run: runs/MODEL-DATA, then -2, -3, ...)")
     progress: bool = setting(True, "show a progress bar", scope="none")
 
@@ -155,6 +158,7 @@ class TrainConfig:
             ("steps", self.steps is None or self.steps >= 1, "at least 1"),
             ("head_lr", self.head_lr > 0, "positive"), ("head_weight_decay", self.head_weight_decay >= 0, "0 or more"),
             ("limit_test", self.limit_test is None or self.limit_test >= 1, "at least 1"),
+            ("explain", self.explain >= 0, "0 or more"),
             ("engine", self.engine in ("auto", "eager", "compile", "onnxruntime", "openvino"),
              "one of auto, eager, compile, onnxruntime, openvino"),
         ]
@@ -174,6 +178,10 @@ class TrainConfig:
                 parse_strategy(self.strategy)
             except CnnzooError as exc:
                 raise CnnzooError(f"{name_of('strategy')}: {exc}") from None
+        if self.explain:
+            from ..explain.methods import require_libraries
+
+            require_libraries()  # refused before training, not after it
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -34,14 +34,24 @@ def load_trained(path: Path, device: torch.device) -> tuple[Any, dict[str, Any]]
 
 def evaluate_checkpoints(paths: list[Path], data: str | None = None, data_root: str | None = None,
                          tta: str | None = None, batch_size: int = 512, device: str = "auto", engine: str = "eager",
-                         log: Callable[[str], None] | None = None, precision: str = "fp32") -> list[dict[str, Any]]:
+                         log: Callable[[str], None] | None = None, precision: str = "fp32",
+                         explain: int = 0) -> list[dict[str, Any]]:
     """Top-1/top-5 of each checkpoint on the test set; with several, a last row for their ensemble.
 
     ``engine`` (see :func:`cnnzoo.runtime.build_engine`) runs each model's forward passes, test-time
-    augmentations included; ``log`` gets each engine's one line.
+    augmentations included; ``log`` gets each engine's one line. ``explain``: for each checkpoint, its
+    confusions explained (:mod:`cnnzoo.explain.mistakes`) in a folder beside it, named in the row.
     """
     dev = pick_device(device)
     loaded = [load_trained(p, dev) for p in paths]
+    if explain:
+        from ..explain.methods import require_libraries
+
+        require_libraries()
+        for path, (model, _) in zip(paths, loaded):
+            if not isinstance(model, torch.nn.Module):
+                raise CnnzooError(f"--explain needs the gradients of a PyTorch checkpoint; {path} is an int8 file: "
+                                  "give the checkpoint it was made from")
     configs = {(ck["config"]["data"], tuple(ck["config"].get("classes") or ())) for _, ck in loaded}
     if data is None and len(configs) > 1:
         raise CnnzooError("these checkpoints were trained on different datasets or classes; say which with --data")
@@ -65,6 +75,13 @@ def evaluate_checkpoints(paths: list[Path], data: str | None = None, data_root: 
                         batch_size, tta)
         all_probs.append(probs)
         results.append({"name": str(path), **metrics_from_probs(probs, labels, dataset.num_classes)})
+        if explain:
+            from ..explain.mistakes import explain_confusions
+
+            folder = path.parent / ("explain" if path.name == "best.pt" else f"explain-{path.stem}")
+            results[-1]["explain"] = explain_confusions(
+                model, images, labels, probs, pipeline, list(dataset.classes), explain, folder,
+                f"{ck['model_name']} ({path}) on {spec}: its confusions, explained")
     if len(all_probs) > 1:
         ens = torch.stack(all_probs).mean(0)
         results.append({"name": f"ensemble of {len(all_probs)}", **metrics_from_probs(ens, labels, dataset.num_classes)})

@@ -460,6 +460,15 @@ def finish(run: Run, outcome: Outcome) -> dict[str, Any]:
         write_json(run.out / "config.json", cfg.to_dict())
         plot_curves(run.out / "curves.png", history)
         plot_confusion(run.out / "confusion.png", m["confusion"], list(data.classes))
+        if cfg.explain:
+            from ..explain.mistakes import explain_confusions
+
+            page = explain_confusions(final.to(device).eval(), data.test_images, data.test_labels, probs.cpu(),
+                                      run.pipeline, list(data.classes), cfg.explain, run.out / "explain",
+                                      f"{run.name} on {cfg.data}: its confusions, explained")
+            report["explain"] = str(page.relative_to(run.out))
+            write_json(run.out / "report.json", report)
+            run.say(f"confusions explained: {page}")
         which = "evaluation" if "step" in (history[-1] if history else {}) else "epoch"
         run.say(f"test accuracy {m['top1']:.4f} (top-5 {m['top5']:.4f}) with the weights of {which} "
                 f"{outcome.best_epoch}; {outcome.train_time:.1f} s training, {test_time:.1f} s testing "

@@ -126,30 +126,13 @@ def _data(args):
 
 
 def _patches(args):
-    import time
-
-    import numpy as np
-    import torch
-
     from ..explain.methods import default_layer
-    from ..explain.visualize import cut_patches, grid, receptive_box, top_patches
+    from ..explain.visualize import patches_grid
 
     data, model, pipeline = _data(args)
     images = data.test_images
-    shape = tuple(pipeline(images[:1]).shape[1:])
-    layer = args.layer or default_layer(model, shape)
-    field = receptive_box(model, layer, shape)
-    t0 = time.perf_counter()
-    values, where = top_patches(model, layer, images, pipeline, args.units)
-    seconds = time.perf_counter() - t0
-    inputs = torch.cat([pipeline(images[int(i):int(i) + 1]) for i in where[..., 0].ravel()])
-    keyed = where.copy()  # (units, 9, 3): image, row, column; the images are now the cut inputs, in order
-    keyed[..., 0] = np.arange(keyed[..., 0].size).reshape(keyed.shape[:-1])
-    tiles = cut_patches(inputs, keyed.reshape(-1, 3), field)
-    scale = max(1, 48 // field[0])
-    return grid(tiles, 9, scale, gap=2), (f"top-9 patches of units {','.join(map(str, args.units))} of {layer} "
-                                          f"(receptive field {field[0]} px) over {len(images)} test images of "
-                                          f"{args.data} in one pass ({seconds:.1f} s)")
+    layer = args.layer or default_layer(model, tuple(pipeline(images[:1]).shape[1:]))
+    return patches_grid(model, layer, images, pipeline, args.units, what=f"test images of {args.data}")
 
 
 def _embedding(args):

@@ -161,6 +161,26 @@ def top_patches(model: nn.Module, layer: str, images: Tensor, pipeline: Callable
     return best_v.numpy(), best_w.numpy()
 
 
+def patches_grid(model: nn.Module, layer: str, images: Tensor, pipeline: Callable[[Tensor], Tensor],
+                 units: Sequence[int], what: str = "images") -> tuple[Image.Image, str]:
+    """ZFNet's figure 2 for ``units`` of ``layer``: one row per unit, its top-9 patches over ``images`` (uint8,
+    through ``pipeline``) cut at the unit's receptive field; and a caption (``what`` the images are)."""
+    import time
+
+    shape = tuple(pipeline(images[:1]).shape[1:])
+    field = receptive_box(model, layer, shape)
+    t0 = time.perf_counter()
+    values, where = top_patches(model, layer, images, pipeline, units)
+    seconds = time.perf_counter() - t0
+    inputs = torch.cat([pipeline(images[int(i):int(i) + 1]) for i in where[..., 0].ravel()])
+    keyed = where.copy()  # (units, 9, 3): image, row, column; the images are now the cut inputs, in order
+    keyed[..., 0] = np.arange(keyed[..., 0].size).reshape(keyed.shape[:-1])
+    tiles = cut_patches(inputs, keyed.reshape(-1, 3), field)
+    image = grid(tiles, 9, max(1, 48 // field[0]), gap=2)
+    return image, (f"top-9 patches of units {','.join(map(str, units))} of {layer} (receptive field {field[0]} px) "
+                   f"over {len(images)} {what} in one pass ({seconds:.1f} s)")
+
+
 def cut_patches(inputs: Tensor, where: np.ndarray, field: tuple[int, float, float]) -> list[np.ndarray]:
     """The receptive-field patches at ``where`` (image, row, column) of preprocessed ``inputs`` (``N x C x H x W``),
     zero-padded where the field runs past the border, each min-max scaled for display."""

@@ -93,7 +93,8 @@
         const i = +item.slice(1), name = this.row(i, "name");
         return name === "(model)" ? this.row(i, "type") : name;
       }
-      return this.nodes[+item.slice(1)].label;
+      const n = this.nodes[+item.slice(1)];
+      return n.name || n.label;
     }
     shortLabel(k) {  // a module inside another: its name relative to that one ("downsample" in "layer2.0")
       const label = this.nodes[k].label, p = this.parentOf["n" + k];
@@ -120,8 +121,9 @@
       const last = rows[rows.length - 1], steps = [];
       for (let i = last; i !== null && i !== undefined; i = from.get(i)) {
         const kind = this.row(i, "kind"), kernel = this.row(i, "kernel");
-        if (kind === "conv") steps.push(kernel || "conv");
-        else if (kind === "pool") steps.push((kernel ? kernel + " " : "") + "pool");
+        const size = kernel ? kernel.split(" ")[0] : "";
+        if (kind === "conv") steps.push(size || "conv");
+        else if (kind === "pool") steps.push((size ? size + " " : "") + "pool");
         else if (kind === "linear") steps.push("fc");
       }
       steps.reverse();
@@ -242,8 +244,9 @@
     const layerH = layers.map((L) => Math.max(0, ...L.map((v) => W[v].h)));
     const top = [];
     let cy = TITLE_H;
-    for (let l = 0; l < depth; l++) { top.push(cy); cy += layerH[l] + (l + 1 < depth ? GAP_Y : 0); }
-    const height = cy + PAD;
+    const portOnly = (l) => layers[l].every((v) => v === out);
+    for (let l = 0; l < depth; l++) { top.push(cy); cy += layerH[l] + (l + 1 < depth ? (portOnly(l + 1) ? PAD : GAP_Y) : 0); }
+    const height = cy + (out >= 0 ? 0 : PAD);
     let minX = Math.min(...W.map((v, i) => x[i] - v.w / 2)), maxX = Math.max(...W.map((v, i) => x[i] + v.w / 2));
     // lanes right of everything, one per source of long edges, reused where their spans do not meet
     const laneOf = new Map(), lanes = [];
@@ -303,9 +306,15 @@
     }
     overview() {
       // the default view: stages open, and their blocks where the picture stays readable
+      // (those with a branch, a shortcut or a concatenation inside: a plain conv-BN-ReLU stays one box)
       const m = this.m, open = new Set(m.d.stages);
       const blocks = [];
-      m.d.stages.forEach((s) => m.nodes[s].children.forEach((c) => { if (c.n !== undefined) blocks.push(c.n); }));
+      const branched = (k) => {
+        const inside = new Set(m.rowsOf[k]);
+        return m.rowsOf[k].some((i) => m.row(i, "inputs").filter((j) => inside.has(j)).length > 1 ||
+                                        (m.row(i, "inputs").length > 1 && i !== m.rowsOf[k][0]));
+      };
+      m.d.stages.forEach((s) => m.nodes[s].children.forEach((c) => { if (c.n !== undefined && branched(c.n)) blocks.push(c.n); }));
       const shown = blocks.reduce((s, k) => s + m.nodes[k].children.length, 0);
       if (shown <= OVERVIEW_LIMIT) blocks.forEach((k) => open.add(k));
       return open;

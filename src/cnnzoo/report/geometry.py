@@ -1,4 +1,4 @@
-"""The report's diagram measured in headless Chromium: what the layout promises, counted in the browser.
+"""The report's diagram in headless Chromium: drawn as an SVG file, and measured against what the layout promises.
 
 :func:`measure_layout` adds ``resources/report_geometry.js`` after a page's own script, presses the diagram's
 view buttons one after the other and reads back, per view, the counts the layout is held to: overlapping
@@ -13,12 +13,27 @@ import json
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .browser import dump_dom, parse_dom
 from .page import _resource
 
 #: the diagram's views, by the buttons that draw them
 VIEWS = ("Collapse all", "Blocks", "Open stages", "Open all")
+
+
+def diagram_svg(html: str, expand: str = "", timeout: float = 300) -> str:
+    """The diagram of ``html`` (a one-model report page) as a standalone SVG file's text, drawn in headless
+    Chromium with the containers ``expand`` open ("stages", "blocks", "all" or keys; "" for the page's first view)."""
+    with tempfile.TemporaryDirectory(prefix="cnnzoo-svg-") as tmp:
+        path = Path(tmp) / "page.html"
+        path.write_text(html, encoding="utf-8")
+        fragment = "svg" + (f"&expand={quote(expand, safe=',')}" if expand else "")
+        dom = parse_dom(dump_dom(path, fragment, budget_ms=2000, timeout=timeout))
+    found = dom.by_id("cnnzoo-svg")
+    if found is None:
+        raise RuntimeError("the page drew no diagram")
+    return found.all_text()
 
 
 def measure_layout(html: str, views: tuple[str, ...] = VIEWS, timeout: float = 300) -> dict[str, dict[str, Any]]:

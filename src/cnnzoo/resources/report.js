@@ -601,7 +601,7 @@
       copy.querySelectorAll("[data-tip]").forEach((e) => e.removeAttribute("data-tip"));
       const style = document.createElementNS(SVGNS, "style");
       style.textContent = [...document.styleSheets].flatMap((sheet) => [...sheet.cssRules])
-        .filter((r) => r.selectorText && r.selectorText.includes(".diagram")).map((r) => r.cssText).join("\n");
+        .filter((r) => r.selectorText && /\.diagram\b(?!-)/.test(r.selectorText)).map((r) => r.cssText).join("\n");
       copy.insertBefore(style, copy.firstChild);
       return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(copy);
     }
@@ -633,7 +633,7 @@
     openKeys(keys) {
       const byKey = new Map(this.m.nodes.map((n, k) => [n.key, k]));
       if (!keys.length) { this.expanded = this.overview(); return; }
-      for (const key of keys) {
+      for (const key of keys) {  // "none": one box per stage
         if (key === "stages") this.m.d.stages.forEach((s) => this.expanded.add(s));
         else if (key === "blocks") this.overview().forEach((k) => this.expanded.add(k));
         else if (key === "all") this.m.nodes.forEach((_, k) => this.expanded.add(k));
@@ -1015,6 +1015,9 @@
   if (only) {
     const keep = decodeURIComponent(only[1]).split(",");
     main.querySelectorAll("section, nav").forEach((s) => { if (!keep.includes(s.id)) s.style.display = "none"; });
+  }
+  if (/(?:^|[#&])svg(?:&|$)/.test(location.hash) && diagrams.length) {  // #svg: the drawing as a file, for `report --svg`
+    el("pre", { id: "cnnzoo-svg", hidden: "" }, document.body, diagrams[0].standalone());
   }
   updateStatus();
 })();

@@ -116,12 +116,13 @@ def _stage_tree(key: str, label: str, rows: list[LayerRow], module_types: dict[s
 
 def _hoist(node: _Node) -> None:
     """Replace every container that holds a single child by that child, and open the plain sequences
-    (``Sequential``, ``ModuleList``) right under a stage, so that a stage lists its blocks, recursively."""
+    (``Sequential``, ``ModuleList``) right under a stage, so that a stage lists its blocks, recursively; a
+    sequence the paper names (NiN's ``mlpconv``) is a block."""
     changed = node.kind == "stage"
     while changed:
         changed, kids = False, []
         for child in node.children:
-            if isinstance(child, _Node) and child.module_type in _SEQUENCES:
+            if isinstance(child, _Node) and child.module_type in _SEQUENCES and not child.name:
                 kids += child.children
                 changed = True
             else:
@@ -134,7 +135,8 @@ def _hoist(node: _Node) -> None:
         if isinstance(child, _Node):
             _hoist(child)
     if node.kind == "stage" and len(node.children) == 1 and isinstance(node.children[0], _Node):
-        node.children = node.children[0].children  # a stage that is one block shows that block's parts
+        node.name = node.name or node.children[0].name  # a stage that is one block shows that block's parts
+        node.children = node.children[0].children
 
 
 def _stage_name(a: Analysis, label: str) -> str:

@@ -174,8 +174,8 @@
     for (let k = 0; k < n; k++) for (const e of into[k]) layer[k] = Math.max(layer[k], layer[e.u] + 1);
     const out = V.findIndex((v) => v.port === "out");
     if (out >= 0) layer[out] = Math.max(0, ...layer.filter((_, k) => k !== out)) + 1;
-    const spans = E.reduce((s, e) => s + Math.max(0, layer[e.v] - layer[e.u] - 1), 0);
-    const dense = spans > DENSE * n + 40;
+    // dense: as many long edges as half the vertices (a dense block), not a shortcut or a short branch here and there
+    const dense = E.filter((e) => layer[e.v] - layer[e.u] > 1).length >= Math.max(DENSE, n / 2);
     const W = V.map((v, k) => ({ w: v.w, h: v.h, layer: layer[k], dummy: false }));
     const up = W.map(() => []), down = W.map(() => []);  // per vertex: [neighbour, order, long]
     const paths = E.map((e) => {
@@ -257,7 +257,7 @@
       if (k < 0) { lanes.push(end); k = lanes.length - 1; } else lanes[k] = end;
       laneOf.set(s, k);
     }
-    const laneX = (k) => maxX + 14 + k * LANE;
+    const laneBase = maxX + 14, laneX = (k) => laneBase + k * LANE;
     if (lanes.length) maxX = laneX(lanes.length - 1) + 6;
     const shift = PAD - minX;
     for (let i = 0; i < x.length; i++) x[i] += shift;
@@ -271,7 +271,7 @@
       if (p.lane) {
         const lx = laneX(laneOf.get(u)) + shift, k = laneOf.get(u) % 4;
         const ya = bottom(u) + 6 + 4 * k, yb = top[layer[v]] - 6 - 4 * k;
-        return d + ` L${lx},${ya} L${lx},${yb} L${xe},${yb} L${xe},${top[layer[v]]}`;
+        return d + ` L${xs},${ya} L${lx},${ya} L${lx},${yb} L${xe},${yb} L${xe},${top[layer[v]]}`;
       }
       let px = xs;
       for (let i = 1; i < p.path.length; i++) {
@@ -1014,7 +1014,7 @@
   const only = /(?:^|[#&])view=([^&]*)/.exec(location.hash);  // #view=charts: that section alone (screenshots)
   if (only) {
     const keep = decodeURIComponent(only[1]).split(",");
-    main.querySelectorAll("section, nav").forEach((s) => { if (!keep.includes(s.id)) s.style.display = "none"; });
+    main.querySelectorAll("section, nav, header").forEach((s) => { if (!keep.includes(s.id)) s.style.display = "none"; });
   }
   if (/(?:^|[#&])svg(?:&|$)/.test(location.hash) && diagrams.length) {  // #svg: the drawing as a file, for `report --svg`
     el("pre", { id: "cnnzoo-svg", hidden: "" }, document.body, diagrams[0].standalone());

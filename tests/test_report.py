@@ -568,3 +568,36 @@ def test_svg_user_errors_are_one_line(argv, message, capsys, monkeypatch, tmp_pa
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@needs_chromium
+def test_charts_read_as_the_lecture_draws_them(tmp_path, analyses):
+    """Ticks without trailing zeros; receptive field against depth along the longest path (GoogLeNet's branches
+    side by side, not a saw-tooth); the per-layer bars fit the page, with their y axis in view."""
+    page = tmp_path / "googlenet.html"
+    page.write_text(report_html([analyses["googlenet"]]), encoding="utf-8")
+    dom = parse_dom(dump_dom(page, "expand=none"))
+    _clean(dom)
+    ticks = [t.all_text() for g in dom.find_all("g", class_="axis") for t in g.find_all("text")]
+    assert not [t for t in ticks if re.search(r"\.0+ ", t)] and "500 k" in ticks and "1 M" in ticks
+    chart = next(f for f in dom.find_all("figure") if f.find_all("figcaption")[0].all_text().startswith("Receptive"))
+    xs = [float(c.attrs["cx"]) for c in chart.find_all("circle")]
+    line = [tuple(map(float, p.split(","))) for p in chart.find_all("polyline")[0].attrs["points"].split()]
+    assert [x for x, _ in line] == sorted(x for x, _ in line) and [y for _, y in line] == sorted((y for _, y in line), reverse=True)
+    assert len(xs) > len(line)  # the branches' layers share their depth
+    bars = next(f for f in dom.find_all("figure") if f.find_all("figcaption")[0].all_text().startswith("Parameters per"))
+    assert float(bars.find_all("svg")[0].attrs["width"]) <= 1240
+
+
+@needs_chromium
+def test_filter_conv_leaves_out_batchnorm_under_conv_modules(tmp_path, analyses):
+    page = tmp_path / "googlenet.html"
+    text = report_html([analyses["googlenet"]]).replace(
+        "</body>", "<script>const f = document.querySelector('input.filter'); f.value = 'conv';"
+                   "f.dispatchEvent(new Event('input'));</script></body>")
+    page.write_text(text, encoding="utf-8")
+    dom = parse_dom(dump_dom(page, "expand=none"))
+    body = dom.find_all("table", class_="layers")[0].find_all("tbody")[0]
+    types = [tr.find_all("td")[2].all_text() for tr in body.find_all("tr")]
+    assert set(types) == {"Conv2d"}  # the auxiliary heads' convolutions too (not called), no BatchNorm2d of conv1.bn
+    assert len(types) == sum(r.type == "Conv2d" for r in analyses["googlenet"].rows) == 59

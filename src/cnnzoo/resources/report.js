@@ -41,6 +41,7 @@
     return String(n) + (unit ? " " + unit : "");
   }
   const bytes = (n) => si(n, "B");
+  const tick = (text) => text.replace(/\.(\d*?)0+(?=\s|$)/, (_, d) => (d ? "." + d : ""));  // an axis reads "4 k", not "4.00 k"
   function tint(hex, amount) {
     const v = parseInt(hex.slice(1), 16);
     const mix = (c) => Math.round(c + (255 - c) * amount);
@@ -663,6 +664,7 @@
     ["MACs", "macs", "num"], ["FLOPs", "flops", "num"], ["RF", "rf", "rf"], ["jump", "jump", "rf"], ["stage", "stage", "stage"],
   ];
   const SUMMED = ["params", "mem", "macs", "flops"];
+  const KINDS = Object.keys(COLORS);
 
   class Table {
     constructor(model, host, compact) {
@@ -701,6 +703,9 @@
       const q = this.filter.value.trim().toLowerCase();
       if (this.stage.value !== "" && String(r[FIELDS.stage]) !== this.stage.value) return false;
       if (!q) return true;
+      if (KINDS.some((k) => k.startsWith(q))) {  // "conv" asks for convolutions, not a BatchNorm under "conv1."
+        return ["type", "kernel", "kind"].some((f) => String(r[FIELDS[f]]).toLowerCase().includes(q));
+      }
       return ["name", "type", "kernel", "output", "kind"].some((f) => String(r[FIELDS[f]]).toLowerCase().includes(q));
     }
     fill() {
@@ -767,7 +772,7 @@
   function barsPerLayer(model, host) {
     // layers of the traced graph only: modules it never calls (auxiliary heads in eval) are not its layers
     const rows = model.rows.filter((r) => r[FIELDS.kind] !== "unused" && (r[FIELDS.mem] || r[FIELDS.params]));
-    const bw = Math.max(3, Math.min(36, 900 / rows.length));
+    const bw = Math.min(36, 1150 / rows.length);  // 800+ layers: thin bars, the chart (and its y axis) in view
     const w = Math.max(640, rows.length * bw + 90);
     for (const [key, title, color, unit] of [["mem", "Activation memory per layer (values per sample): memory is early", COLORS.conv, "values"],
                                               ["params", "Parameters per layer: parameters are late", COLORS.act, "params"]]) {
@@ -775,7 +780,7 @@
       f.box.classList.add("wide");
       const max = Math.max(1, ...rows.map((r) => r[FIELDS[key]]));
       const sy = linear(0, max, f.h - f.m.b, f.m.t);
-      axis(f, sy, niceTicks(0, max, 4), false, unit, (v) => si(v));
+      axis(f, sy, niceTicks(0, max, 4), false, unit, (v) => tick(si(v)));
       const g = svg("g", {}, f.root);
       rows.forEach((r, i) => {
         const v = r[FIELDS[key]];
@@ -797,7 +802,7 @@
     const w = 640, rowH = 26, f = frame(host, "MACs per stage", w, stages.length * rowH + 50, { l: 230, r: 90, t: 8, b: 34 });
     const max = Math.max(1, ...stages.map((s) => s.macs));
     const sx = linear(0, max, f.m.l, w - f.m.r);
-    axis(f, sx, niceTicks(0, max, 4), true, "MACs", (v) => si(v));
+    axis(f, sx, niceTicks(0, max, 4), true, "MACs", (v) => tick(si(v)));
     stages.forEach((s, i) => {
       const y = f.m.t + i * rowH;
       svg("text", { x: f.m.l - 8, y: y + 16, "text-anchor": "end", class: "bar-label" }, f.root, s.name.length > 34 ? s.name.slice(0, 33) + "…" : s.name);
@@ -808,18 +813,27 @@
   }
 
   function receptiveField(model, host) {
-    const pts = model.rows.filter((r) => r[FIELDS.rf_num] !== null && (r[FIELDS.kind] === "conv" || r[FIELDS.kind] === "pool"));
-    if (!pts.length) return;
+    // depth = conv and pool layers along the longest path to a layer (a branched net's branches side by side,
+    // not one after the other in the order they were traced)
+    const depth = new Map();
+    const spatial = (r) => r[FIELDS.kind] === "conv" || r[FIELDS.kind] === "pool";
+    model.rows.forEach((r) => depth.set(r[FIELDS.index], Math.max(0, ...r[FIELDS.inputs].map((i) => depth.get(i) || 0)) + (spatial(r) ? 1 : 0)));
+    const all = model.rows.filter((r) => r[FIELDS.rf_num] !== null && spatial(r));
+    if (!all.length) return;
+    const deepest = new Map();  // per depth, the largest field
+    all.forEach((r) => { const d = depth.get(r[FIELDS.index]); if (!deepest.has(d) || deepest.get(d)[FIELDS.rf_num] < r[FIELDS.rf_num]) deepest.set(d, r); });
+    const pts = [...deepest.keys()].sort((a, b) => a - b).map((d) => deepest.get(d));
     const size = Math.max(...model.d.input_size.slice(1));
     const w = 640, f = frame(host, "Receptive field against depth (conv and pool layers)", w, 260);
     const maxY = 1.12 * Math.max(size, ...pts.map((r) => r[FIELDS.rf_num]));
-    const sx = linear(1, Math.max(2, pts.length), f.m.l, w - f.m.r), sy = linear(0, maxY, f.h - f.m.b, f.m.t);
+    const top = Math.max(2, ...depth.values());
+    const sx = linear(1, top, f.m.l, w - f.m.r), sy = linear(0, maxY, f.h - f.m.b, f.m.t);
     axis(f, sy, niceTicks(0, maxY, 5), false, "receptive field (pixels)", (v) => int(v));
-    axis(f, sx, niceTicks(1, pts.length, 6).filter((t) => t >= 1), true, "conv / pool layers, in order", (v) => int(v));
+    axis(f, sx, niceTicks(1, top, 6).filter((t) => t >= 1 && Number.isInteger(t)), true, "depth: conv / pool layers along the longest path", (v) => int(v));
     svg("line", { x1: f.m.l, x2: w - f.m.r, y1: sy(size), y2: sy(size), class: "ref" }, f.root);
     svg("text", { x: w - f.m.r - 4, y: sy(size) - 5, "text-anchor": "end", class: "ref-label" }, f.root, `input ${size} px`);
-    svg("polyline", { points: pts.map((r, i) => `${sx(i + 1)},${sy(r[FIELDS.rf_num])}`).join(" "), class: "line" }, f.root);
-    pts.forEach((r, i) => svg("circle", { cx: sx(i + 1), cy: sy(r[FIELDS.rf_num]), r: 3.2, fill: COLORS[r[FIELDS.kind]],
+    svg("polyline", { points: pts.map((r) => `${sx(depth.get(r[FIELDS.index]))},${sy(r[FIELDS.rf_num])}`).join(" "), class: "line" }, f.root);
+    all.forEach((r) => svg("circle", { cx: sx(depth.get(r[FIELDS.index])), cy: sy(r[FIELDS.rf_num]), r: 3.2, fill: COLORS[r[FIELDS.kind]],
       "data-tip": `${r[FIELDS.name]} (${r[FIELDS.type]} ${r[FIELDS.kernel]})\nRF ${r[FIELDS.rf]}, jump ${r[FIELDS.jump]}` }, f.root));
   }
 
@@ -844,7 +858,7 @@
       const fixed = parts.reduce((s, p) => s + p[1], 0);
       const maxY = fixed + 256 * t.activation_bytes;
       const sx = linear(0, 256, f.m.l, w - f.m.r), sy = linear(0, maxY, f.h - f.m.b, f.m.t);
-      axis(f, sy, niceTicks(0, maxY, 5), false, "bytes", (v) => bytes(v));
+      axis(f, sy, niceTicks(0, maxY, 5), false, "bytes", (v) => tick(bytes(v)));
       axis(f, sx, [1, 32, 64, 128, 192, 256], true, "batch size", (v) => String(v));
       let base = batches.map(() => 0);
       const layers = [...parts.map(([name, v, color]) => [name, batches.map(() => v), color]),

@@ -317,6 +317,8 @@ def test_alexnet_towers_drawn_side_by_side_and_screenshot(tmp_path, analyses):
     conv2 = analyses["alexnet2012"].row("features.4").index
     node = next(g for g in dom.find_all("g", class_="node") if g.attrs.get("data-row") == str(conv2))
     assert len(node.find_all("rect")) == 2
+    crossing = [p for p in dom.find_all("path", class_="edge") if "edge-cross" in p.attrs["class"]]
+    assert not crossing  # the closed per-tower LRN takes each tower's half, not the other's
     png = screenshot(page, tmp_path / "alexnet.png", "expand=stages", size=(900, 700))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 

@@ -355,6 +355,10 @@
           e.rows.add(i);
           e.order = Math.min(e.order, k);
           const TA = m.towers(a), TB = m.towers(b);
+          if (row[FIELDS.kind] === "reshape" && ta > 1 && ta === TA && ta === TB) {  // a per-tower block's chunk: tower to tower
+            for (let t = 0; t < ta; t++) e.pairs.add(t + ":" + t);
+            return;
+          }
           const src = (t) => (ta === TA ? [t] : [...Array(TA).keys()]);
           const dst = (t) => (tb === TB ? [t] : [...Array(TB).keys()]);
           let pairs = [];

@@ -460,7 +460,8 @@ def _names(name: str) -> list[str]:
 
 def test_stage_names_are_the_papers():
     data = model_data(analyze("resnet50"))
-    assert [data["nodes"][k]["name"] for k in data["stages"]] == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", ""]
+    names = [data["nodes"][k]["name"] for k in data["stages"]]
+    assert names == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", ""]
     data = model_data(analyze("preact_resnet164_cifar"))
     assert [data["nodes"][k]["name"] for k in data["stages"]] == ["conv2_x", "conv3_x", "conv4_x", ""]
 
@@ -468,7 +469,8 @@ def test_stage_names_are_the_papers():
 @pytest.mark.parametrize("name, names", [
     ("googlenet", [f"Inception ({k})" for k in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")]),
     ("squeezenet1_0", [f"Fire{k}" for k in range(2, 10)]),
-    ("inception_v4", ["Inception-A"] * 4 + ["Reduction-A"] + ["Inception-B"] * 7 + ["Reduction-B"] + ["Inception-C"] * 3),
+    ("inception_v4",
+     ["Inception-A"] * 4 + ["Reduction-A"] + ["Inception-B"] * 7 + ["Reduction-B"] + ["Inception-C"] * 3),
     ("densenet121", ["Dense block (1)", "Transition layer (1)", "Dense block (2)", "Transition layer (2)",
                      "Dense block (3)", "Transition layer (3)", "Dense block (4)"]),
     ("nin", ["mlpconv"] * 4),
@@ -585,7 +587,8 @@ def test_charts_read_as_the_lecture_draws_them(tmp_path, analyses):
     chart = next(f for f in dom.find_all("figure") if f.find_all("figcaption")[0].all_text().startswith("Receptive"))
     xs = [float(c.attrs["cx"]) for c in chart.find_all("circle")]
     line = [tuple(map(float, p.split(","))) for p in chart.find_all("polyline")[0].attrs["points"].split()]
-    assert [x for x, _ in line] == sorted(x for x, _ in line) and [y for _, y in line] == sorted((y for _, y in line), reverse=True)
+    assert [x for x, _ in line] == sorted(x for x, _ in line)  # by depth, left to right
+    assert [y for _, y in line] == sorted((y for _, y in line), reverse=True)  # the field only grows
     assert len(xs) > len(line)  # the branches' layers share their depth
     bars = next(f for f in dom.find_all("figure") if f.find_all("figcaption")[0].all_text().startswith("Parameters per"))
     assert float(bars.find_all("svg")[0].attrs["width"]) <= 1240

@@ -455,15 +455,15 @@ def test_console_errors_and_failed_loads_are_caught(tmp_path, analyses):
 # the papers' names, carried by the model definitions ------------------------------------------------
 def _names(name: str) -> list[str]:
     data = model_data(analyze(name))
-    return [n["name"] for n in data["nodes"] if n["name"]]  # a stage that is one block (NiN's last) takes its name
+    return [n["name"] for n in data["nodes"] if n.get("name")]  # a stage that is one block (NiN's last) takes its name
 
 
 def test_stage_names_are_the_papers():
     data = model_data(analyze("resnet50"))
-    names = [data["nodes"][k]["name"] for k in data["stages"]]
+    names = [data["nodes"][k].get("name", "") for k in data["stages"]]
     assert names == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", ""]
     data = model_data(analyze("preact_resnet164_cifar"))
-    assert [data["nodes"][k]["name"] for k in data["stages"]] == ["conv2_x", "conv3_x", "conv4_x", ""]
+    assert [data["nodes"][k].get("name", "") for k in data["stages"]] == ["conv2_x", "conv3_x", "conv4_x", ""]
 
 
 @pytest.mark.parametrize("name, names", [
@@ -506,6 +506,35 @@ def test_layout_geometry(name):
     assert found["Open all"]["boxes"] == sum(r.kind != "unused" for r in a.rows)
     assert found["Open all"]["frames"] == len(data["nodes"])
     assert found["Open all"]["joins"] == LAYOUT_MODELS[name]
+
+
+@needs_chromium
+def test_geometry_probe_sees_a_broken_layout(analyses):
+    """The counts above can fail: a box moved onto an edge, a title moved out of its frame, a frame moved onto
+    its sibling and two branches swapped are each counted."""
+    from cnnzoo.report import measure_layout
+
+    breaks = """<script>window.__cnnzooMutate = (svg) => {
+      const move = (g, x, y) => g.querySelectorAll("rect").forEach((r) => { r.setAttribute("x", x); r.setAttribute("y", y); });
+      const edge = [...svg.querySelectorAll("path.edge")].find((p) => p.getTotalLength() > 200);
+      const mid = edge.getPointAtLength(edge.getTotalLength() / 2);
+      const other = [...svg.querySelectorAll("g.node")].find((g) => ![edge.dataset.from, edge.dataset.to].includes(g.dataset.item));
+      move(other, mid.x - 20, mid.y - 10);
+      svg.querySelector("text.frame-title").setAttribute("x", -500);
+      const frames = [...svg.querySelectorAll("g.frame")], a = frames[1];
+      const b = frames.find((f) => f !== a && f.dataset.parent === a.dataset.parent);
+      b.querySelector("rect").setAttribute("y", a.querySelector("rect").getAttribute("y"));
+      b.querySelector("rect").setAttribute("x", a.querySelector("rect").getAttribute("x"));
+      const into = [...svg.querySelectorAll("path.edge")].filter((p) => p.dataset.to === svg.querySelector('g.node[data-kind="concat"]').dataset.item);
+      const first = svg.querySelector(`g.node[data-item="${into[0].dataset.from}"]`);
+      const last = svg.querySelector(`g.node[data-item="${into[into.length - 1].dataset.from}"]`);
+      const r0 = first.querySelector("rect"), r1 = last.querySelector("rect"), x0 = r0.getAttribute("x"), y0 = r0.getAttribute("y");
+      move(first, r1.getAttribute("x"), r1.getAttribute("y"));
+      move(last, x0, y0);
+    };</script></body>"""
+    html = report_html([analyses["googlenet"]]).replace("</body>", breaks, 1)
+    m = measure_layout(html, ("Blocks",))["Blocks"]
+    assert m["crossings"] >= 1 and m["titles_outside"] == 1 and m["frame_overlaps"] >= 1 and m["misordered"] == 1, m
 
 
 def _texts(g) -> list[str]:

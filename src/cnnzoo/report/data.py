@@ -195,8 +195,8 @@ def _node_data(node: _Node, nodes: list[dict], rows: dict[int, LayerRow]) -> int
     kids = []
     for child in node.children:
         kids.append({"n": _node_data(child, nodes, rows)} if isinstance(child, _Node) else {"r": child})
-    nodes.append({"key": node.key, "label": node.label, "kind": node.kind, "type": node.module_type,
-                  "name": node.name, "children": kids})
+    nodes.append({"key": node.key, "label": node.label, "kind": node.kind, "type": node.module_type, "children": kids,
+                  **({"name": node.name} if node.name else {})})
     return len(nodes) - 1
 
 

@@ -635,3 +635,11 @@ def test_filter_conv_leaves_out_batchnorm_under_conv_modules(tmp_path, analyses)
     types = [tr.find_all("td")[2].all_text() for tr in body.find_all("tr")]
     assert set(types) == {"Conv2d"}  # the auxiliary heads' convolutions too (not called), no BatchNorm2d of conv1.bn
     assert len(types) == sum(r.type == "Conv2d" for r in analyses["googlenet"].rows) == 59
+
+
+def test_svg_without_chromium_is_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("CNNZOO_CHROMIUM", "no-such-chromium-binary")
+    assert main(["report", "lenet5", "--svg", str(tmp_path / "l.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "--svg draws the diagram in headless Chromium and found none" in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())

@@ -258,7 +258,7 @@ def _shown(dom) -> list[tuple[str, str]]:
 @needs_chromium
 def test_page_loads_with_a_node_per_stage_and_totals(resnet_page, analyses):
     a = analyses["resnet50"]
-    dom = parse_dom(dump_dom(resnet_page))
+    dom = parse_dom(dump_dom(resnet_page, "expand=none"))
     _clean(dom)
     data = model_data(a)
     assert _shown(dom) == [("stage", data["nodes"][k]["key"]) for k in data["stages"]]
@@ -317,6 +317,8 @@ def test_alexnet_towers_drawn_side_by_side_and_screenshot(tmp_path, analyses):
     conv2 = analyses["alexnet2012"].row("features.4").index
     node = next(g for g in dom.find_all("g", class_="node") if g.attrs.get("data-row") == str(conv2))
     assert len(node.find_all("rect")) == 2
+    crossing = [p for p in dom.find_all("path", class_="edge") if "edge-cross" in p.attrs["class"]]
+    assert not crossing  # the closed per-tower LRN takes each tower's half, not the other's
     png = screenshot(page, tmp_path / "alexnet.png", "expand=stages", size=(900, 700))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
@@ -339,7 +341,7 @@ def test_alexnet_towers_everything_open_and_collapsed(tmp_path, analyses):
     assert not [p for p in edges if "edge-cross" in p.attrs["class"]]  # conv2, conv4 and conv5 stay in their tower
     starts = {p.attrs["data-from"] for p in edges}
     assert all(f"r{i}" in starts for i in range(len(a.rows) - 1))  # every box but the logits feeds another
-    dom = parse_dom(dump_dom(page))
+    dom = parse_dom(dump_dom(page, "expand=none"))
     _clean(dom)
     stages = {g.attrs["data-key"]: g for g in dom.find_all("g", class_="node")}
     for k in data["stages"]:
@@ -448,3 +450,196 @@ def test_console_errors_and_failed_loads_are_caught(tmp_path, analyses):
     page.write_text(text, encoding="utf-8")
     errors = parse_dom(dump_dom(page)).by_id("cnnzoo-errors").all_text()
     assert "console.error: boom" in errors and "missing.png" in errors
+
+
+# the papers' names, carried by the model definitions ------------------------------------------------
+def _names(name: str) -> list[str]:
+    data = model_data(analyze(name))
+    return [n["name"] for n in data["nodes"] if n.get("name")]  # a stage that is one block (NiN's last) takes its name
+
+
+def test_stage_names_are_the_papers():
+    data = model_data(analyze("resnet50"))
+    names = [data["nodes"][k].get("name", "") for k in data["stages"]]
+    assert names == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", ""]
+    data = model_data(analyze("preact_resnet164_cifar"))
+    assert [data["nodes"][k].get("name", "") for k in data["stages"]] == ["conv2_x", "conv3_x", "conv4_x", ""]
+
+
+@pytest.mark.parametrize("name, names", [
+    ("googlenet", [f"Inception ({k})" for k in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")]),
+    ("squeezenet1_0", [f"Fire{k}" for k in range(2, 10)]),
+    ("inception_v4",
+     ["Inception-A"] * 4 + ["Reduction-A"] + ["Inception-B"] * 7 + ["Reduction-B"] + ["Inception-C"] * 3),
+    ("densenet121", ["Dense block (1)", "Transition layer (1)", "Dense block (2)", "Transition layer (2)",
+                     "Dense block (3)", "Transition layer (3)", "Dense block (4)"]),
+    ("nin", ["mlpconv"] * 4),
+])
+def test_block_names_are_the_papers(name, names):
+    assert _names(name) == names
+
+
+# the layout, measured in the browser ----------------------------------------------------------------
+LAYOUT_MODELS = {  # model: concatenations drawn with their inputs side by side, everything open
+    "lenet5": 0, "googlenet": 9, "inception_v4": 19, "densenet121": 58, "fractalnet20_cifar": 10, "resnet50": 0,
+    "preact_resnet164_cifar": 0,
+}
+
+
+@needs_chromium
+@pytest.mark.parametrize("name", LAYOUT_MODELS)
+def test_layout_geometry(name):
+    """Stages open and everything open: no overlapping frames or boxes, every title inside its frame, no edge
+    through a box it does not connect, concatenations' inputs in the model's order, no drift of the main chain."""
+    from cnnzoo.report import measure_layout
+
+    a = analyze(name)
+    data = model_data(a)
+    found = measure_layout(report_html([a]), ("Open stages", "Open all"))
+    for view, m in found.items():
+        assert (m["frame_overlaps"], m["box_overlaps"], m["titles_outside"], m["crossings"], m["misordered"]) == \
+            (0, 0, 0, 0, 0), (view, m)
+        assert m["drift"] <= m["box_width"], (view, m)
+    stages = {data["nodes"][k]["key"] for k in data["stages"]}
+    assert found["Open stages"]["boxes"] == len(_expected(data, stages))
+    assert found["Open stages"]["frames"] == len(stages)
+    assert found["Open all"]["boxes"] == sum(r.kind != "unused" for r in a.rows)
+    assert found["Open all"]["frames"] == len(data["nodes"])
+    assert found["Open all"]["joins"] == LAYOUT_MODELS[name]
+
+
+@needs_chromium
+def test_geometry_probe_sees_a_broken_layout(analyses):
+    """The counts above can fail: a box moved onto an edge, a title moved out of its frame, a frame moved onto
+    its sibling and two branches swapped are each counted."""
+    from cnnzoo.report import measure_layout
+
+    breaks = """<script>window.__cnnzooMutate = (svg) => {
+      const move = (g, x, y) => g.querySelectorAll("rect").forEach((r) => { r.setAttribute("x", x); r.setAttribute("y", y); });
+      const edge = [...svg.querySelectorAll("path.edge")].find((p) => p.getTotalLength() > 200);
+      const mid = edge.getPointAtLength(edge.getTotalLength() / 2);
+      const other = [...svg.querySelectorAll("g.node")].find((g) => ![edge.dataset.from, edge.dataset.to].includes(g.dataset.item));
+      move(other, mid.x - 20, mid.y - 10);
+      svg.querySelector("text.frame-title").setAttribute("x", -500);
+      const frames = [...svg.querySelectorAll("g.frame")], a = frames[1];
+      const b = frames.find((f) => f !== a && f.dataset.parent === a.dataset.parent);
+      b.querySelector("rect").setAttribute("y", a.querySelector("rect").getAttribute("y"));
+      b.querySelector("rect").setAttribute("x", a.querySelector("rect").getAttribute("x"));
+      const into = [...svg.querySelectorAll("path.edge")].filter((p) => p.dataset.to === svg.querySelector('g.node[data-kind="concat"]').dataset.item);
+      const first = svg.querySelector(`g.node[data-item="${into[0].dataset.from}"]`);
+      const last = svg.querySelector(`g.node[data-item="${into[into.length - 1].dataset.from}"]`);
+      const r0 = first.querySelector("rect"), r1 = last.querySelector("rect"), x0 = r0.getAttribute("x"), y0 = r0.getAttribute("y");
+      move(first, r1.getAttribute("x"), r1.getAttribute("y"));
+      move(last, x0, y0);
+    };</script></body>"""
+    html = report_html([analyses["googlenet"]]).replace("</body>", breaks, 1)
+    m = measure_layout(html, ("Blocks",))["Blocks"]
+    assert m["crossings"] >= 1 and m["titles_outside"] == 1 and m["frame_overlaps"] >= 1 and m["misordered"] == 1, m
+
+
+def _texts(g) -> list[str]:
+    return [t.all_text() for t in g.find_all("text")]
+
+
+@needs_chromium
+def test_first_view_shows_shortcuts_branches_and_concatenations(resnet_page, tmp_path, analyses):
+    a = analyses["resnet50"]
+    dom = parse_dom(dump_dom(resnet_page))
+    _clean(dom)
+    rows = {g.attrs["data-row"] for g in dom.find_all("g", class_="node") if "data-row" in g.attrs}
+    adds = [r for r in a.rows if r.op == "add"]
+    assert len(adds) == 16 and all(str(r.index) in rows for r in adds)  # every block's shortcut joins at its add
+    titles = [t.text for t in dom.find_all("text", class_="frame-title")]  # the text, not its <title>
+    assert titles[:3] == ["− conv1", "− conv2_x", "− layer1.0 · Bottleneck"]
+    page = tmp_path / "googlenet.html"
+    page.write_text(report_html([analyses["googlenet"]]), encoding="utf-8")
+    dom = parse_dom(dump_dom(page))
+    _clean(dom)
+    assert "− Inception (3a)" in [t.text for t in dom.find_all("text", class_="frame-title")]
+    blocks = {g.attrs["data-key"]: g for g in dom.find_all("g", class_="node") if "data-key" in g.attrs}
+    assert _texts(blocks["s2/inception3a.branch2"])[:2] == ["branch2", "128x28x28 · 1x1 → 3x3"]
+    assert _texts(blocks["s2/inception3a.branch4"])[1] == "32x28x28 · 3x3 pool → 1x1"
+    cats = [g for g in dom.find_all("g", class_="node") if g.attrs.get("data-kind") == "concat"]
+    assert len(cats) == 9
+
+
+@needs_chromium
+def test_boxes_are_named_for_screen_readers_and_keyboards(resnet_page):
+    dom = parse_dom(dump_dom(resnet_page, "expand=s1"))
+    _clean(dom)
+    svg = dom.find_all("svg", class_="diagram")[0]
+    assert svg.attrs["role"] == "img" and svg.find_all("title")[0].all_text() == "resnet50: architecture"
+    nodes = svg.find_all("g", class_="node")
+    assert all(g.children[0].tag == "title" and g.children[0].all_text() == g.attrs["data-tip"] for g in nodes)
+    closed = [g for g in nodes if g.attrs["data-kind"] in ("block", "stage")]
+    assert closed and all(g.attrs.get("tabindex") == "0" and g.attrs.get("role") == "button" for g in closed)
+    assert [t.attrs.get("tabindex") for t in svg.find_all("text", class_="frame-title")] == ["0"]
+
+
+@needs_chromium
+def test_report_svg_writes_the_diagram(tmp_path, capsys):
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "lenet5.svg"
+    assert main(["report", "lenet5", "--svg", str(out), "--expand", "all"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out and not list(tmp_path.glob("*.html"))
+    root = ET.parse(out).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == ns + "svg" and root.find(ns + "style") is not None
+    nodes = [g for g in root.iter(ns + "g") if "node" in g.get("class", "").split()]
+    assert len(nodes) == sum(r.kind != "unused" for r in analyze("lenet5").rows)
+    assert not [e for e in root.iter() if e.get("data-tip")]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report", "lenet5", "--svg", "x.png"], "--svg 'x.png' should end in .svg"),
+    (["report", "--compare", "lenet5", "alexnet", "--svg", "x.svg"], "--svg draws one model's diagram"),
+    (["report", "lenet5", "--expand", "all"], "--expand chooses what --svg draws"),
+])
+def test_svg_user_errors_are_one_line(argv, message, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+@needs_chromium
+def test_charts_read_as_the_lecture_draws_them(tmp_path, analyses):
+    """Ticks without trailing zeros; receptive field against depth along the longest path (GoogLeNet's branches
+    side by side, not a saw-tooth); the per-layer bars fit the page, with their y axis in view."""
+    page = tmp_path / "googlenet.html"
+    page.write_text(report_html([analyses["googlenet"]]), encoding="utf-8")
+    dom = parse_dom(dump_dom(page, "expand=none"))
+    _clean(dom)
+    ticks = [t.all_text() for g in dom.find_all("g", class_="axis") for t in g.find_all("text")]
+    assert not [t for t in ticks if re.search(r"\.0+ ", t)] and "500 k" in ticks and "1 M" in ticks
+    chart = next(f for f in dom.find_all("figure") if f.find_all("figcaption")[0].all_text().startswith("Receptive"))
+    xs = [float(c.attrs["cx"]) for c in chart.find_all("circle")]
+    line = [tuple(map(float, p.split(","))) for p in chart.find_all("polyline")[0].attrs["points"].split()]
+    assert [x for x, _ in line] == sorted(x for x, _ in line)  # by depth, left to right
+    assert [y for _, y in line] == sorted((y for _, y in line), reverse=True)  # the field only grows
+    assert len(xs) > len(line)  # the branches' layers share their depth
+    bars = next(f for f in dom.find_all("figure") if f.find_all("figcaption")[0].all_text().startswith("Parameters per"))
+    assert float(bars.find_all("svg")[0].attrs["width"]) <= 1240
+
+
+@needs_chromium
+def test_filter_conv_leaves_out_batchnorm_under_conv_modules(tmp_path, analyses):
+    page = tmp_path / "googlenet.html"
+    text = report_html([analyses["googlenet"]]).replace(
+        "</body>", "<script>const f = document.querySelector('input.filter'); f.value = 'conv';"
+                   "f.dispatchEvent(new Event('input'));</script></body>")
+    page.write_text(text, encoding="utf-8")
+    dom = parse_dom(dump_dom(page, "expand=none"))
+    body = dom.find_all("table", class_="layers")[0].find_all("tbody")[0]
+    types = [tr.find_all("td")[2].all_text() for tr in body.find_all("tr")]
+    assert set(types) == {"Conv2d"}  # the auxiliary heads' convolutions too (not called), no BatchNorm2d of conv1.bn
+    assert len(types) == sum(r.type == "Conv2d" for r in analyses["googlenet"].rows) == 59
+
+
+def test_svg_without_chromium_is_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("CNNZOO_CHROMIUM", "no-such-chromium-binary")
+    assert main(["report", "lenet5", "--svg", str(tmp_path / "l.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "--svg draws the diagram in headless Chromium and found none" in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())

@@ -29,11 +29,13 @@ from .errors import InputSizeError
 
 @dataclass(frozen=True)
 class FeatureInfo:
-    """One stage of a model: the module that ends it, its output channels and its total stride."""
+    """One stage of a model: the module that ends it, its output channels and its total stride; ``name`` is
+    what the paper calls the stage (ResNet's ``conv2_x``), shown by ``cnnzoo report``."""
 
     module: str
     num_chs: int
     reduction: int
+    name: str = ""
 
 
 class AuxOutputs(NamedTuple):
@@ -67,6 +69,9 @@ class ZooModel(nn.Module):
     model_args: dict[str, Any] | None = None
     min_input_size: int = 1
     small_variant: str | None = None
+
+    # A block may carry ``figure_name``, the paper's name for it ("Inception (3a)", "Fire2"), as data that
+    # ``cnnzoo report`` draws instead of its module path; set where the block is built, never by model name.
 
     def forward_features(self, x: Tensor) -> Tensor:
         raise NotImplementedError

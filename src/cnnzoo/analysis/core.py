@@ -634,6 +634,10 @@ def _trace(module: nn.Module, label: str, size: tuple[int, ...], dtype: str, tra
         for m, mode in modes:
             m.training = mode
     rows, totals = tracer.finish(x, output)
-    stages = tuple(getattr(f, "module", "") for f in getattr(module, "feature_info", None) or ())
+    info = getattr(module, "feature_info", None) or ()
+    stages = tuple(getattr(f, "module", "") for f in info)
     return Analysis(model=label, input_size=size, dtype=dtype, rows=rows, totals=totals, training=training,
-                    module_types={name: type(m).__name__ for name, m in tracer.modules}, stages=stages)
+                    module_types={name: type(m).__name__ for name, m in tracer.modules}, stages=stages,
+                    stage_names=tuple(getattr(f, "name", "") for f in info),
+                    figure_names={name: m.figure_name for name, m in tracer.modules
+                                  if isinstance(getattr(m, "figure_name", None), str)})

@@ -161,6 +161,10 @@ class Analysis:
     module_types: dict[str, str] = field(default_factory=dict, repr=False)
     #: the modules that end each stage (the model's ``feature_info``), shallow to deep
     stages: tuple[str, ...] = ()
+    #: the papers' names of the stages (``FeatureInfo.name``; "" where the model gives none)
+    stage_names: tuple[str, ...] = ()
+    #: module path -> the paper's name of that block (a module's ``figure_name``: "Inception (3a)", "Fire2")
+    figure_names: dict[str, str] = field(default_factory=dict, repr=False)
     conventions: dict[str, str] = field(default_factory=lambda: dict(CONVENTIONS), repr=False)
 
     def row(self, name: str, op: str | None = None) -> LayerRow:

@@ -30,7 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="momentum",
                    help="optimiser first shown in the training-memory chart (the page can switch)")
     p.add_argument("--training", action="store_true", help="analyse the training-mode graph (auxiliary heads)")
-    p.add_argument("--out", metavar="FILE.html", help="where to write the page (default: MODEL.html, compare.html)")
+    p.add_argument("--out", metavar="FILE.html", help="where to write the page (default: MODEL.html, compare.html; "
+                                                       "with --svg, only if given)")
+    p.add_argument("--svg", metavar="FILE.svg", help="write the architecture diagram as an SVG file (drawn by the "
+                                                      "page's script in headless Chromium)")
+    p.add_argument("--expand", metavar="KEYS", default="",
+                   help="with --svg, what is open: 'stages', 'blocks' (the page's first view), 'all', or "
+                        "comma-separated container keys as in the page's #expand=")
     p.add_argument("--benchmark", metavar="RESULTS",
                    help="a `cnnzoo benchmark --out` results file: measured ms per image and images/s on the page "
                         "(with --compare, the complexity chart can use them as its x axis)")
@@ -136,8 +142,27 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CnnzooError("give one MODEL, or --compare M1 M2 ... (not both)")
     if args.out and Path(args.out).suffix.lower() not in (".html", ".htm"):
         raise CnnzooError(f"--out {args.out!r} should end in .html: the page is HTML")
+    if args.svg:
+        if args.compare:
+            raise CnnzooError("--svg draws one model's diagram; give one MODEL, not --compare")
+        if Path(args.svg).suffix.lower() != ".svg":
+            raise CnnzooError(f"--svg {args.svg!r} should end in .svg")
+        from ..report.browser import find_chromium
+
+        if find_chromium() is None:
+            raise CnnzooError("--svg draws the diagram in headless Chromium and found none: install Debian's chromium "
+                              "package (or set CNNZOO_CHROMIUM), or save the SVG from the page's 'Save SVG' button")
+    elif args.expand:
+        raise CnnzooError("--expand chooses what --svg draws; the page opens views from its own buttons")
     html, default = build(args)
-    out = Path(args.out or default)
-    atomic_write(out, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
-    print(f"wrote {out} ({len(html.encode()) / 1e3:,.0f} kB): open it in a browser, no network needed")
+    if args.out or not args.svg:
+        out = Path(args.out or default)
+        atomic_write(out, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
+        print(f"wrote {out} ({len(html.encode()) / 1e3:,.0f} kB): open it in a browser, no network needed")
+    if args.svg:
+        from ..report import diagram_svg
+
+        text = diagram_svg(html, args.expand)
+        atomic_write(Path(args.svg), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        print(f"wrote {args.svg} ({len(text.encode()) / 1e3:,.0f} kB): the architecture diagram")
     return 0

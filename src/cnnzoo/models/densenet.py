@@ -137,13 +137,16 @@ class DenseNet(ZooModel):
         last = len(block_config)
         for i, num_layers in enumerate(block_config, start=1):
             block = DenseBlock(num_layers, chs, growth_rate, bn_size, drop_rate, memory_efficient)
+            block.figure_name = f"Dense block ({i})"
             self.features.add_module(f"denseblock{i}", block)
             chs += num_layers * growth_rate
             if i == last:
                 break
             self.feature_info.append(FeatureInfo(f"features.denseblock{i}", chs, reduction))
             out_chs = int(chs * compression)
-            self.features.add_module(f"transition{i}", Transition(chs, out_chs))
+            transition = Transition(chs, out_chs)
+            transition.figure_name = f"Transition layer ({i})"
+            self.features.add_module(f"transition{i}", transition)
             chs = out_chs
             reduction *= 2
         # norm5 in torchvision's four-block nets: the BN that ends the last block.

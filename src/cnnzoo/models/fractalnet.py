@@ -171,7 +171,9 @@ class FractalNet(ZooModel):
         self.blocks = nn.ModuleList()
         self.pools = nn.ModuleList()
         for i, (width, rate) in enumerate(zip(widths, rates)):
-            self.blocks.append(FractalBlock(chs, width, num_columns, rate))
+            block = FractalBlock(chs, width, num_columns, rate)
+            block.figure_name = f"Block {i + 1}"  # the paper's Figure 1
+            self.blocks.append(block)
             pool = pool_last or i < len(widths) - 1
             self.pools.append(nn.MaxPool2d(2, 2, ceil_mode=True) if pool else nn.Identity())
             reduction, chs = reduction * (2 if pool else 1), width

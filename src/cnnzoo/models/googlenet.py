@@ -219,6 +219,7 @@ class GoogLeNet(AuxClassifierModel):
                 continue
             key, row = block
             module = Inception(chs, *row, conv=conv, branch3=branch3)
+            module.figure_name = f"Inception ({key})"
             chs = module.out_chs
             layers.append((f"inception{key}", module, row[7] if len(row) > 7 else 1, chs))
 

@@ -88,6 +88,8 @@ class Mixed5a(nn.Module):
 class InceptionA(nn.Module):
     """The 35x35 module (Figure 4): 1x1, 1x1-3x3, 1x1-3x3-3x3 and avg-pool-1x1 towers of 96 each."""
 
+    figure_name = "Inception-A"  # as the paper's figures name it
+
     def __init__(self, conv: ConvFactory) -> None:
         super().__init__()
         self.branch0 = conv(384, 96, kernel_size=1)
@@ -110,6 +112,8 @@ class ReductionA(nn.Module):
     Shared by both networks with the filter counts of the paper's Table 1; ``in_chs + m + n`` maps out.
     """
 
+    figure_name = "Reduction-A"  # as the paper's figures name it
+
     def __init__(self, conv: ConvFactory, in_chs: int, k: int, l: int, m: int, n: int) -> None:
         super().__init__()
         self.branch0 = conv(in_chs, n, kernel_size=3, stride=2)
@@ -129,6 +133,8 @@ class InceptionB(nn.Module):
 
     The deepest tower starts with 7x1 where the figure starts with 1x7, as in the authors' release.
     """
+
+    figure_name = "Inception-B"  # as the paper's figures name it
 
     def __init__(self, conv: ConvFactory) -> None:
         super().__init__()
@@ -155,6 +161,8 @@ class InceptionB(nn.Module):
 class ReductionB(nn.Module):
     """17x17 to 8x8 (Figure 8): 1x1-3x3/2 (192), 1x1-1x7-7x1-3x3/2 (320) and a 3x3/2 max-pool, 1024 -> 1536."""
 
+    figure_name = "Reduction-B"  # as the paper's figures name it
+
     def __init__(self, conv: ConvFactory) -> None:
         super().__init__()
         self.branch0 = nn.Sequential(conv(1024, 192, kernel_size=1), conv(192, 192, kernel_size=3, stride=2))
@@ -175,6 +183,8 @@ class InceptionC(nn.Module):
 
     The deeper tower runs 3x1 then 1x3 where the figure runs 1x3 then 3x1, as in the authors' release.
     """
+
+    figure_name = "Inception-C"  # as the paper's figures name it
 
     def __init__(self, conv: ConvFactory) -> None:
         super().__init__()
@@ -297,6 +307,8 @@ class _Residual(nn.Module):
 class InceptionResNetA(_Residual):
     """The 35x35 residual module (Figure 16): 1x1 (32), 1x1-3x3 (32), 1x1-3x3-3x3 (48, 64); 128 -> 320 linear."""
 
+    figure_name = "Inception-ResNet-A"  # as the paper's figures name it
+
     towers = ("branch0", "branch1", "branch2")
 
     def __init__(self, conv: ConvFactory, scale: float = 0.17, act: bool = True) -> None:
@@ -314,6 +326,8 @@ class InceptionResNetA(_Residual):
 class InceptionResNetB(_Residual):
     """The 17x17 residual module (Figure 17): 1x1 (192), 1x1-1x7-7x1 (128, 160, 192); 384 -> 1088 linear."""
 
+    figure_name = "Inception-ResNet-B"  # as the paper's figures name it
+
     towers = ("branch0", "branch1")
 
     def __init__(self, conv: ConvFactory, scale: float = 0.10, act: bool = True) -> None:
@@ -329,6 +343,8 @@ class InceptionResNetB(_Residual):
 
 class InceptionResNetC(_Residual):
     """The 8x8 residual module (Figure 19): 1x1 (192), 1x1-1x3-3x1 (192, 224, 256); 448 -> 2080 linear."""
+
+    figure_name = "Inception-ResNet-C"  # as the paper's figures name it
 
     towers = ("branch0", "branch1")
 

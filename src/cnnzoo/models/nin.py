@@ -38,7 +38,9 @@ def mlpconv(in_chs: int, widths: tuple[int, ...], kernel: int, stride: int, padd
             nn.ReLU(inplace=True),
         ]
         in_chs = w
-    return nn.Sequential(*layers)
+    block = nn.Sequential(*layers)
+    block.figure_name = "mlpconv"
+    return block
 
 
 # The classifier, a last 1x1 conv to the classes, completes the final row.

@@ -169,10 +169,10 @@ class PreActResNet(ZooModel):
                 chs = width * block.expansion
             self.add_module(name, nn.Sequential(*blocks))
             reduction *= stride
-            self.feature_info.append(FeatureInfo(name, chs, reduction))
+            self.feature_info.append(FeatureInfo(name, chs, reduction, f"conv{i + 2}_x"))
         self.norm = nn.BatchNorm2d(chs)
         self.act = nn.ReLU(inplace=True)
-        self.feature_info[-1] = FeatureInfo("act", chs, reduction)
+        self.feature_info[-1] = FeatureInfo("act", chs, reduction, self.feature_info[-1].name)
         self.num_features = chs
         self.fc = nn.Linear(chs, num_classes)
         init_he(self)

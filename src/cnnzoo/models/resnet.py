@@ -190,7 +190,7 @@ class ResNet(ZooModel):
         self.bn1 = norm_layer(stem_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()
-        self.feature_info = [FeatureInfo("relu", stem_width, s)]
+        self.feature_info = [FeatureInfo("relu", stem_width, s, "conv1")]
 
         drop_rates = iter(linear_decay(drop_path_rate, sum(layers)))
         in_chs, reduction = stem_width, s * (2 if imagenet else 1)
@@ -210,7 +210,7 @@ class ResNet(ZooModel):
             name = f"layer{i + 1}"
             self.add_module(name, nn.Sequential(*blocks))
             self.stage_names.append(name)
-            self.feature_info.append(FeatureInfo(name, out_chs, reduction))
+            self.feature_info.append(FeatureInfo(name, out_chs, reduction, f"conv{i + 2}_x"))  # the paper's Table 1
         self.num_features = in_chs
         self.fc = nn.Linear(in_chs, num_classes) if num_classes > 0 else nn.Identity()
 

@@ -62,6 +62,7 @@ def make_features(cfg: tuple[tuple[int, int], list], in_chans: int) -> tuple[nn.
             stride *= 2
         else:
             fire = Fire(chs, *v)
+            fire.figure_name = f"Fire{sum(isinstance(m, Fire) for m in layers) + 2}"  # the paper's fire2 ... fire9
             layers.append(fire)
             chs = fire.out_chs
     info.append(FeatureInfo(f"features.{len(layers) - 1}", chs, stride))

@@ -12,9 +12,10 @@ from typing import Any, Sequence
 
 from ..analysis import Analysis
 from .data import model_data, stage_spans, towers
+from .geometry import diagram_svg, measure_layout
 from .page import page
 
-__all__ = ["model_data", "page", "report_html", "stage_spans", "towers"]
+__all__ = ["diagram_svg", "measure_layout", "model_data", "page", "report_html", "stage_spans", "towers"]
 
 
 def report_html(analyses: Sequence[Analysis], infos: Sequence[dict[str, Any] | None] | None = None, *,

@@ -37,6 +37,7 @@ class _Node:
     kind: str  # "stage" | "module"
     module_type: str = ""
     children: list[Any] = field(default_factory=list)  # _Node or row index
+    name: str = ""  # the paper's name, where the model definition gives one
 
 
 def stage_spans(a: Analysis) -> list[tuple[str, list[LayerRow]]]:
@@ -85,11 +86,12 @@ def _containers(r: LayerRow) -> list[str]:
     return [".".join(parts[:j]) for j in range(1, depth + 1)]
 
 
-def _stage_tree(key: str, label: str, rows: list[LayerRow], module_types: dict[str, str]) -> _Node:
+def _stage_tree(key: str, label: str, rows: list[LayerRow], module_types: dict[str, str],
+                figure_names: dict[str, str], name: str = "") -> _Node:
     """The containers of one stage's rows. A module whose operations are interleaved with others' (the
     columns of a FractalNet block) gets one container per contiguous run, so that every container is
     a contiguous span of rows and the diagram stays acyclic."""
-    stage = _Node(key, label, "stage")
+    stage = _Node(key, label, "stage", name=name)
     chain: list[_Node] = []  # the containers of the previous row, outermost first
     runs: dict[str, int] = {}
     for r in rows:
@@ -100,7 +102,8 @@ def _stage_tree(key: str, label: str, rows: list[LayerRow], module_types: dict[s
                 continue
             runs[path] = runs.get(path, 0) + 1
             suffix = f"#{runs[path]}" if runs[path] > 1 else ""
-            node = _Node(f"{key}/{path}{suffix}", path, "module", module_types.get(path, ""))
+            node = _Node(f"{key}/{path}{suffix}", path, "module", module_types.get(path, ""),
+                         name=figure_names.get(path, ""))
             parent.children.append(node)
             del chain[depth:]
             chain.append(node)
@@ -113,12 +116,13 @@ def _stage_tree(key: str, label: str, rows: list[LayerRow], module_types: dict[s
 
 def _hoist(node: _Node) -> None:
     """Replace every container that holds a single child by that child, and open the plain sequences
-    (``Sequential``, ``ModuleList``) right under a stage, so that a stage lists its blocks, recursively."""
+    (``Sequential``, ``ModuleList``) right under a stage, so that a stage lists its blocks, recursively; a
+    sequence the paper names (NiN's ``mlpconv``) is a block."""
     changed = node.kind == "stage"
     while changed:
         changed, kids = False, []
         for child in node.children:
-            if isinstance(child, _Node) and child.module_type in _SEQUENCES:
+            if isinstance(child, _Node) and child.module_type in _SEQUENCES and not child.name:
                 kids += child.children
                 changed = True
             else:
@@ -131,7 +135,14 @@ def _hoist(node: _Node) -> None:
         if isinstance(child, _Node):
             _hoist(child)
     if node.kind == "stage" and len(node.children) == 1 and isinstance(node.children[0], _Node):
-        node.children = node.children[0].children  # a stage that is one block shows that block's parts
+        node.name = node.name or node.children[0].name  # a stage that is one block shows that block's parts
+        node.children = node.children[0].children
+
+
+def _stage_name(a: Analysis, label: str) -> str:
+    """The paper's name of the stage :func:`stage_spans` labels ``label`` ("stage 2": ResNet's ``conv2_x``)."""
+    k = int(label.split()[1]) - 1 if label.startswith("stage ") else -1
+    return a.stage_names[k] if 0 <= k < len(a.stage_names) else ""
 
 
 def towers(a: Analysis) -> list[int]:
@@ -184,8 +195,8 @@ def _node_data(node: _Node, nodes: list[dict], rows: dict[int, LayerRow]) -> int
     kids = []
     for child in node.children:
         kids.append({"n": _node_data(child, nodes, rows)} if isinstance(child, _Node) else {"r": child})
-    nodes.append({"key": node.key, "label": node.label, "kind": node.kind, "type": node.module_type,
-                  "children": kids})
+    nodes.append({"key": node.key, "label": node.label, "kind": node.kind, "type": node.module_type, "children": kids,
+                  **({"name": node.name} if node.name else {})})
     return len(nodes) - 1
 
 
@@ -215,7 +226,8 @@ def model_data(a: Analysis, info: dict[str, Any] | None = None, optimizer: str =
     rows = [_row_data(r, stage_of.get(r.index, -1), t) for r, t in zip(a.rows, tower)]
     nodes: list[dict] = []
     by_index = {r.index: r for r in a.rows}
-    stage_ids = [_node_data(_stage_tree(f"s{k}", label, srows, a.module_types), nodes, by_index)
+    stage_ids = [_node_data(_stage_tree(f"s{k}", label, srows, a.module_types, a.figure_names,
+                                        _stage_name(a, label)), nodes, by_index)
                  for k, (label, srows) in enumerate(spans)]
     t = a.totals
     unused = sum(r.params for r in a.rows if r.kind == "unused")

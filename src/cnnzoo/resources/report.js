@@ -12,6 +12,7 @@
     dropout: "#b0b0b0", input: "#333333", other: "#b0b0b0", reduce: "#76b7b2", pad: "#b0b0b0",
     block: "#555555", stage: "#222222",
   };
+  const SEQUENCES = new Set(["Sequential", "ModuleList", "ModuleDict"]);
   const MEASURE = document.createElement("canvas").getContext("2d");
 
   // helpers -----------------------------------------------------------------------------------------
@@ -40,6 +41,7 @@
     return String(n) + (unit ? " " + unit : "");
   }
   const bytes = (n) => si(n, "B");
+  const tick = (text) => text.replace(/\.(\d*?)0+(?=\s|$)/, (_, d) => (d ? "." + d : ""));  // an axis reads "4 k", not "4.00 k"
   function tint(hex, amount) {
     const v = parseInt(hex.slice(1), 16);
     const mix = (c) => Math.round(c + (255 - c) * amount);
@@ -92,7 +94,8 @@
         const i = +item.slice(1), name = this.row(i, "name");
         return name === "(model)" ? this.row(i, "type") : name;
       }
-      return this.nodes[+item.slice(1)].label;
+      const n = this.nodes[+item.slice(1)];
+      return n.name || n.label;
     }
     shortLabel(k) {  // a module inside another: its name relative to that one ("downsample" in "layer2.0")
       const label = this.nodes[k].label, p = this.parentOf["n" + k];
@@ -100,6 +103,37 @@
       return outer && label.startsWith(outer) ? label.slice(outer.length) : label;
     }
     towers(item) { return this.row(this.lastRow(item), "towers"); }
+    title(k) {  // the paper's name where the model definition gives one, else the module's
+      const n = this.nodes[k];
+      if (n.name) return n.name;
+      if (n.kind === "stage") return n.label + (this.stageSummary(k) ? ": " + this.stageSummary(k) : "");
+      return this.shortLabel(k) + (n.type && !SEQUENCES.has(n.type) ? " · " + n.type : "");
+    }
+    holds(k) {
+      // what a closed block holds: its kernels along its longest path ("1x1 → 3x3"), its branches, its shortcut
+      const rows = this.rowsOf[k], inside = new Set(rows), len = new Map(), from = new Map();
+      for (const i of rows) {
+        let best = 0, via = null;
+        for (const j of this.row(i, "inputs")) if (inside.has(j) && len.get(j) >= best) { best = len.get(j); via = j; }
+        const kind = this.row(i, "kind");
+        len.set(i, best + (kind === "conv" || kind === "pool" || kind === "linear" ? 1 : 0));
+        from.set(i, via);
+      }
+      const last = rows[rows.length - 1], steps = [];
+      for (let i = last; i !== null && i !== undefined; i = from.get(i)) {
+        const kind = this.row(i, "kind"), kernel = this.row(i, "kernel");
+        const size = kernel ? kernel.split(" ")[0] : "";
+        if (kind === "conv") steps.push(size || "conv");
+        else if (kind === "pool") steps.push((size ? size + " " : "") + "pool");
+        else if (kind === "linear") steps.push("fc");
+      }
+      steps.reverse();
+      const join = this.row(last, "kind"), ins = this.row(last, "inputs").filter((j) => inside.has(j));
+      if (join === "concat" && ins.length > 1 && rows.length > ins.length + 1) return `${ins.length} branches → concat`;
+      const chain = steps.length > 5 ? `${steps.length} layers` : steps.join(" → ") || `${rows.length} ops`;
+      const skip = join === "elementwise" && this.row(last, "inputs").length > 1;
+      return chain + (skip ? " + shortcut" : "");
+    }
     sum(item, f) {
       if (item[0] === "r") return this.row(+item.slice(1), f);
       return this.rowsOf[+item.slice(1)].reduce((s, i) => s + this.row(i, f), 0);
@@ -118,81 +152,140 @@
     }
   }
 
-  // layered layout -----------------------------------------------------------------------------------
-  const NODE_GAP = 30, LAYER_GAP = 30, DUMMY_LIMIT = 3000;
+  // compound layered layout --------------------------------------------------------------------------
+  // Every open container is laid out on its own as a layered (Sugiyama) drawing of its children, inside out:
+  // - layers by longest path from the top, so that parallel branches start side by side (GoogLeNet's four);
+  // - the order within a layer from a depth-first walk up from each join, in the order of its inputs (a
+  //   concatenation's branches left to right as in the model; a residual add's shortcut right of its branch);
+  // - long edges through dummy vertices that keep a lane of their own, or, where there are too many (a dense
+  //   block, where every layer feeds every later one), in lanes to the right of the column, one per source;
+  // - x by alternating passes that pull each vertex under (or over) its neighbours, under order constraints.
+  // A container's inputs enter its frame at one port at the top and leave at one at the bottom, so an edge meets
+  // a frame only at its ports and every frame's size is known to its parent; a frame is centred on its
+  // neighbours, so that a chain of hundreds of blocks (ResNet-1001 opened) stays on one vertical line.
+  const GAP_X = 26, GAP_Y = 30, DUMMY_W = 8, PAD = 12, TITLE_H = 26, LANE = 7, DENSE = 4;
 
-  function layout(items, edges, size) {
-    const n = items.length;
-    const index = new Map(items.map((id, k) => [id, k]));
-    const fwd = edges.filter((e) => index.get(e.a) < index.get(e.b));
-    const preds = items.map(() => []), succs = items.map(() => []);
-    fwd.forEach((e) => { preds[index.get(e.b)].push(index.get(e.a)); succs[index.get(e.a)].push(index.get(e.b)); });
+  function layered(V, E) {
+    // V: [{w, h, inX, outX, port: "in"|"out"|"", join: "concat"|"add"|""}] in data-flow order (IN first, OUT last);
+    // E: [{u, v, order}] with u < v. Returns vertex centres x, layer tops y, the size, and a router.
+    const n = V.length;
     const layer = new Array(n).fill(0);
-    for (let k = 0; k < n; k++) for (const p of preds[k]) layer[k] = Math.max(layer[k], layer[p] + 1);
-    for (let k = n - 1; k >= 0; k--) {  // a short branch sits just above where it joins (the papers' figures)
-      if (!succs[k].length || !preds[k].length && layer[k] === 0 && k === 0) continue;
-      const below = Math.min(...succs[k].map((s) => layer[s])) - 1;
-      if (below > layer[k]) layer[k] = below;
-    }
+    const into = V.map(() => []);
+    E.forEach((e) => into[e.v].push(e));
+    for (let k = 0; k < n; k++) for (const e of into[k]) layer[k] = Math.max(layer[k], layer[e.u] + 1);
+    const out = V.findIndex((v) => v.port === "out");
+    if (out >= 0) layer[out] = Math.max(0, ...layer.filter((_, k) => k !== out)) + 1;
+    // dense: as many long edges as half the vertices (a dense block), not a shortcut or a short branch here and there
+    const dense = E.filter((e) => layer[e.v] - layer[e.u] > 1).length >= Math.max(DENSE, n / 2);
+    const W = V.map((v, k) => ({ w: v.w, h: v.h, layer: layer[k], dummy: false }));
+    const up = W.map(() => []), down = W.map(() => []);  // per vertex: [neighbour, order, long]
+    const paths = E.map((e) => {
+      const long = layer[e.v] - layer[e.u] > 1;
+      if (dense && long) return { e, path: [e.u, e.v], lane: true };
+      const path = [e.u];
+      for (let l = layer[e.u] + 1; l < layer[e.v]; l++) {
+        W.push({ w: DUMMY_W, h: 0, layer: l, dummy: true });
+        up.push([]); down.push([]);
+        path.push(W.length - 1);
+      }
+      path.push(e.v);
+      for (let i = 0; i + 1 < path.length; i++) {
+        up[path[i + 1]].push([path[i], e.order, long]);
+        down[path[i]].push([path[i + 1], e.order, long]);
+      }
+      return { e, path, lane: false };
+    });
+    // order: post-order of a walk up from the joins, inputs in their order (an add's long input, its shortcut, last)
+    const num = new Array(W.length).fill(-1);
+    let count = 0;
+    const visit = (s) => {
+      if (num[s] !== -1) return;
+      num[s] = -2;
+      const add = s < n && V[s].join === "add";
+      const ins = up[s].slice().sort((a, b) => (add ? (a[2] ? 1 : 0) - (b[2] ? 1 : 0) : 0) || a[1] - b[1] || a[0] - b[0]);
+      up[s] = ins;
+      for (const [p] of ins) visit(p);
+      num[s] = count++;
+    };
+    if (out >= 0) visit(out);
+    for (let k = 0; k < W.length; k++) visit(k);
     const depth = Math.max(0, ...layer) + 1;
-    // vertices: real items, then dummies along long edges
-    const V = items.map((id, k) => ({ id, k, layer: layer[k], w: size(id).w, h: size(id).h, dummy: false }));
-    const spans = fwd.reduce((s, e) => s + Math.max(0, layer[index.get(e.b)] - layer[index.get(e.a)] - 1), 0);
-    // a sparse graph routes long edges through the layers between; a dense one (DenseNet's block, where every
-    // layer feeds every later one) draws them as arcs beside the column, as the paper's Figure 1
-    const useDummies = spans <= Math.min(DUMMY_LIMIT, 4 * n + 50);
-    const adjUp = V.map(() => []), adjDown = V.map(() => []);
-    const routes = [];
-    for (const e of fwd) {
-      const a = index.get(e.a), b = index.get(e.b);
-      const path = [a];
-      if (useDummies) {
-        for (let l = layer[a] + 1; l < layer[b]; l++) {
-          V.push({ id: null, layer: l, w: 6, h: 0, dummy: true });
-          adjUp.push([]); adjDown.push([]);
-          path.push(V.length - 1);
-        }
-      }
-      path.push(b);
-      for (let i = 0; i + 1 < path.length; i++) { adjDown[path[i]].push(path[i + 1]); adjUp[path[i + 1]].push(path[i]); }
-      routes.push({ e, path, long: !useDummies && layer[b] - layer[a] > 1 });
-    }
     const layers = Array.from({ length: depth }, () => []);
-    V.forEach((v, i) => layers[v.layer].push(i));
-    const pos = new Array(V.length);
-    const renumber = () => layers.forEach((L) => L.forEach((v, i) => { pos[v] = i; }));
-    renumber();
-    for (let sweep = 0; sweep < 4; sweep++) {  // barycentre ordering, down then up
-      const order = sweep % 2 === 0 ? layers.map((_, l) => l) : layers.map((_, l) => depth - 1 - l);
-      const adj = sweep % 2 === 0 ? adjUp : adjDown;
-      for (const l of order) {
-        const key = new Map(layers[l].map((v) => [v, adj[v].length ? adj[v].reduce((s, u) => s + pos[u], 0) / adj[v].length : pos[v]]));
-        layers[l].sort((a, b) => key.get(a) - key.get(b) || pos[a] - pos[b]);
-        layers[l].forEach((v, i) => { pos[v] = i; });
-      }
-    }
-    // x: pack, then pull each vertex towards its neighbours' centre, keeping order and gaps
-    const x = new Array(V.length).fill(0);
-    const sep = (a, b) => (V[a].w + V[b].w) / 2 + (V[a].dummy || V[b].dummy ? 12 : NODE_GAP);
-    layers.forEach((L) => { let c = 0; L.forEach((v, i) => { if (i) c += sep(L[i - 1], v); x[v] = c; }); });
-    const weight = (a, b) => (V[a].dummy || V[b].dummy ? 0.35 : 1);
-    function place(L, adj) {
-      const want = L.map((v) => {
-        if (!adj[v].length) return x[v];
-        let s = 0, w = 0;
-        for (const u of adj[v]) { const q = weight(u, v); s += q * x[u]; w += q; }
-        return s / w;
-      });
-      const left = want.slice(), right = want.slice();
+    W.forEach((v, i) => layers[v.layer].push(i));
+    layers.forEach((L) => L.sort((a, b) => num[a] - num[b]));
+    // x: centred packing, then passes down and up
+    const x = new Array(W.length).fill(0);
+    const sep = (a, b) => (W[a].w + W[b].w) / 2 + (W[a].dummy || W[b].dummy ? 10 : GAP_X);
+    layers.forEach((L) => {
+      let c = 0;
+      L.forEach((v, i) => { if (i) c += sep(L[i - 1], v); x[v] = c; });
+      L.forEach((v) => { x[v] -= c / 2; });
+    });
+    const want = (v, adj, downward) => {
+      const nb = adj[v];
+      if (!nb.length) return x[v];
+      if (W[v].dummy) return x[nb[0][0]];
+      if (downward && v < n && V[v].join === "add") return x[nb[0][0]];  // under its own branch, not the shortcut
+      const real = nb.filter(([u]) => !W[u].dummy);
+      const use = (real.length ? real : nb).map(([u]) => x[u]);
+      return (Math.min(...use) + Math.max(...use)) / 2;
+    };
+    const place = (L, adj, downward) => {
+      const w = L.map((v) => want(v, adj, downward));
+      const left = w.slice(), right = w.slice();
       for (let i = 1; i < L.length; i++) left[i] = Math.max(left[i], left[i - 1] + sep(L[i - 1], L[i]));
       for (let i = L.length - 2; i >= 0; i--) right[i] = Math.min(right[i], right[i + 1] - sep(L[i], L[i + 1]));
       L.forEach((v, i) => { x[v] = (left[i] + right[i]) / 2; });
+    };
+    for (let it = 0; it < 7; it++) {
+      if (it % 2 === 0) for (let l = 1; l < depth; l++) place(layers[l], up, true);
+      else for (let l = depth - 2; l >= 0; l--) place(layers[l], down, false);
     }
-    for (let it = 0; it < 8; it++) {
-      if (it % 2 === 0) for (let l = 1; l < depth; l++) place(layers[l], adjUp);
-      else for (let l = depth - 2; l >= 0; l--) place(layers[l], adjDown);
+    // y: layer tops; the ports' layers are flat
+    const layerH = layers.map((L) => Math.max(0, ...L.map((v) => W[v].h)));
+    const top = [];
+    let cy = TITLE_H;
+    const portOnly = (l) => layers[l].every((v) => v === out);
+    for (let l = 0; l < depth; l++) { top.push(cy); cy += layerH[l] + (l + 1 < depth ? (portOnly(l + 1) ? PAD : GAP_Y) : 0); }
+    const height = cy + (out >= 0 ? 0 : PAD);
+    let minX = Math.min(...W.map((v, i) => x[i] - v.w / 2)), maxX = Math.max(...W.map((v, i) => x[i] + v.w / 2));
+    // lanes right of everything, one per source of long edges, reused where their spans do not meet
+    const laneOf = new Map(), lanes = [];
+    const sources = [...new Set(paths.filter((p) => p.lane).map((p) => p.e.u))].sort((a, b) => layer[a] - layer[b] || a - b);
+    for (const s of sources) {
+      const end = Math.max(...paths.filter((p) => p.lane && p.e.u === s).map((p) => layer[p.e.v]));
+      let k = lanes.findIndex((last) => last < layer[s]);
+      if (k < 0) { lanes.push(end); k = lanes.length - 1; } else lanes[k] = end;
+      laneOf.set(s, k);
     }
-    return { V, layers, x, routes, depth };
+    const laneBase = maxX + 14, laneX = (k) => laneBase + k * LANE;
+    if (lanes.length) maxX = laneX(lanes.length - 1) + 6;
+    const shift = PAD - minX;
+    for (let i = 0; i < x.length; i++) x[i] += shift;
+    const width = maxX - minX + 2 * PAD;
+    const bottom = (v) => top[W[v].layer] + layerH[W[v].layer];
+    // a route from vertex u (leaving at xs) to vertex v (arriving at xe), in the container's coordinates
+    const byEdge = new Map(paths.map((p) => [p.e.u + ">" + p.e.v, p]));
+    function route(u, v, xs, xe) {
+      const p = byEdge.get(u + ">" + v);
+      let d = `L${xs},${top[layer[u]] + W[u].h} L${xs},${bottom(u)}`;
+      if (p.lane) {
+        const lx = laneX(laneOf.get(u)) + shift, k = laneOf.get(u) % 4;
+        const ya = bottom(u) + 6 + 4 * k, yb = top[layer[v]] - 6 - 4 * k;
+        return d + ` L${xs},${ya} L${lx},${ya} L${lx},${yb} L${xe},${yb} L${xe},${top[layer[v]]}`;
+      }
+      let px = xs;
+      for (let i = 1; i < p.path.length; i++) {
+        const w = p.path[i], last = i === p.path.length - 1;
+        const nx = last ? xe : x[w];
+        const y0 = bottom(p.path[i - 1]), y1 = top[W[w].layer], my = (y0 + y1) / 2;
+        d += ` C${px},${my} ${nx},${my} ${nx},${y1}`;
+        if (!last) d += ` L${nx},${bottom(w)}`;
+        px = nx;
+      }
+      return d;
+    }
+    return { x: x.slice(0, n), y: V.map((_, k) => top[layer[k]]), width, height, route, layerBottom: (k) => bottom(k) };
   }
 
   // the diagram -------------------------------------------------------------------------------------
@@ -202,27 +295,49 @@
       this.host = host;
       this.expanded = new Set();
       this.bar = el("div", { class: "toolbar" }, host);
-      const button = (text, fn, tipText) => { const b = el("button", { type: "button", "data-tip": tipText }, this.bar, text); b.onclick = fn; };
+      const button = (text, fn, tipText) => { const b = el("button", { type: "button", "data-tip": tipText }, this.bar, text); b.onclick = fn; return b; };
       button("Collapse all", () => { this.expanded.clear(); this.draw(); }, "one box per stage");
       button("Open stages", () => { this.expanded = new Set(model.d.stages); this.draw(); }, "the blocks of every stage");
+      button("Blocks", () => { this.expanded = this.overview(); this.draw(); }, "stages and their blocks open: every shortcut, branch and concatenation");
       button("Open all", () => { this.expanded = new Set(model.nodes.map((_, k) => k)); this.draw(); }, "every layer (large models: a long picture)");
-      el("span", { class: "hint" }, this.bar, "Click a box to open it, a frame's title to close it. Hover for figures.");
+      button("Save SVG", () => this.save("svg"), "the diagram as it is drawn now, as an SVG file");
+      button("Save PNG", () => this.save("png"), "the diagram as it is drawn now, as a PNG image");
+      el("span", { class: "hint" }, this.bar, "Click a box (or Tab to it, Enter) to open it, a frame's title to close it. Hover for figures.");
       this.scroll = el("div", { class: "diagram-scroll" }, host);
     }
-    visible() {
-      const out = [], rep = {};
-      const walk = (k) => {
-        for (const c of this.m.nodes[k].children) {
-          if (c.r !== undefined) { out.push("r" + c.r); rep[c.r] = "r" + c.r; }
-          else if (this.expanded.has(c.n)) walk(c.n);
-          else { out.push("n" + c.n); this.m.rowsOf[c.n].forEach((i) => { rep[i] = "n" + c.n; }); }
-        }
+    overview() {
+      // the default view: stages open, and their blocks where the picture stays readable
+      // (those with a branch, a shortcut or a concatenation inside: a plain conv-BN-ReLU stays one box)
+      const m = this.m, open = new Set(m.d.stages);
+      const blocks = [];
+      const branched = (k) => {
+        const inside = new Set(m.rowsOf[k]);
+        return m.rowsOf[k].some((i) => m.row(i, "inputs").filter((j) => inside.has(j)).length > 1 ||
+                                        (m.row(i, "inputs").length > 1 && i !== m.rowsOf[k][0]));
       };
-      for (const s of this.m.d.stages) {
-        if (this.expanded.has(s)) walk(s);
-        else { out.push("n" + s); this.m.rowsOf[s].forEach((i) => { rep[i] = "n" + s; }); }
-      }
-      return { items: out, rep };
+      m.d.stages.forEach((s) => m.nodes[s].children.forEach((c) => { if (c.n !== undefined && branched(c.n)) blocks.push(c.n); }));
+      const shown = blocks.reduce((s, k) => s + m.nodes[k].children.length, 0);
+      if (shown <= OVERVIEW_LIMIT) blocks.forEach((k) => open.add(k));
+      return open;
+    }
+    tree() {
+      // the visible tree: {id: "n5"|"r3"|"root", open, kids}; rep: row -> the visible item that holds it
+      const m = this.m, rep = {}, parent = {};
+      const build = (k, id) => {
+        const node = { id, open: true, kids: [] };
+        for (const c of m.nodes[k].children) node.kids.push(item(c.r !== undefined ? "r" + c.r : "n" + c.n, id));
+        return node;
+      };
+      const item = (id, up) => {
+        parent[id] = up;
+        if (id[0] === "r") { rep[+id.slice(1)] = id; return { id, open: false, kids: [] }; }
+        const k = +id.slice(1);
+        if (this.expanded.has(k)) return build(k, id);
+        m.rowsOf[k].forEach((i) => { rep[i] = id; });
+        return { id, open: false, kids: [] };
+      };
+      const root = { id: "root", open: true, kids: m.d.stages.map((s) => item("n" + s, "root")) };
+      return { root, rep, parent };
     }
     edges(rep) {
       const m = this.m, found = new Map();
@@ -235,9 +350,15 @@
           const a = rep[i];
           if (a === undefined || a === b) return;
           const key = a + ">" + b;
-          if (!found.has(key)) found.set(key, { a, b, pairs: new Set() });
+          if (!found.has(key)) found.set(key, { a, b, pairs: new Set(), rows: new Set(), order: k });
           const e = found.get(key), ta = m.row(i, "towers");
+          e.rows.add(i);
+          e.order = Math.min(e.order, k);
           const TA = m.towers(a), TB = m.towers(b);
+          if (row[FIELDS.kind] === "reshape" && ta > 1 && ta === TA && ta === TB) {  // a per-tower block's chunk: tower to tower
+            for (let t = 0; t < ta; t++) e.pairs.add(t + ":" + t);
+            return;
+          }
           const src = (t) => (ta === TA ? [t] : [...Array(TA).keys()]);
           const dst = (t) => (tb === TB ? [t] : [...Array(TB).keys()]);
           let pairs = [];
@@ -257,13 +378,11 @@
         const type = m.row(i, "type");
         return { title: kernel ? type + " " + kernel : type, sub: m.row(i, "output") || " ", kind: m.row(i, "kind") };
       }
-      const k = +item.slice(1), node = m.nodes[k], last = m.lastRow(item);
-      const n = m.rowsOf[k].length;
-      if (node.kind === "stage") {
-        return { title: node.label + (m.stageSummary(k) ? ": " + m.stageSummary(k) : ""),
-                 sub: `${m.row(last, "output")} · ${si(m.sum(item, "macs"))}MACs · ${si(m.sum(item, "params"))} params`, kind: "stage" };
+      const k = +item.slice(1), last = m.lastRow(item);
+      if (m.nodes[k].kind === "stage") {
+        return { title: m.title(k), sub: `${m.row(last, "output")} · ${si(m.sum(item, "macs"))}MACs · ${si(m.sum(item, "params"))} params`, kind: "stage" };
       }
-      return { title: m.shortLabel(k) + (node.type ? " · " + node.type : ""), sub: `${m.row(last, "output")} · ${n} ops`, kind: "block" };
+      return { title: m.title(k), sub: `${m.row(last, "output")} · ${m.holds(k)}`, kind: "block" };
     }
     size(item) {
       const t = this.nodeText(item);
@@ -285,8 +404,8 @@
         if (m.row(i, "kernel")) lines.push(`kernel ${m.row(i, "kernel")}`);
         if (m.row(i, "towers") > 1) lines.push(`${m.row(i, "towers")} towers (groups=${m.row(i, "groups")})`);
       } else {
-        const k = +item.slice(1);
-        lines.push(`${m.nodes[k].label}${m.nodes[k].type ? "  (" + m.nodes[k].type + ")" : ""}: ${m.rowsOf[k].length} operations`,
+        const k = +item.slice(1), node = m.nodes[k];
+        lines.push(`${m.title(k)}: ${node.label}${node.type ? "  (" + node.type + ")" : ""}, ${m.rowsOf[k].length} operations`,
                    `output ${m.row(last, "output")}`, "click to open");
       }
       lines.push(`params ${int(m.sum(item, "params"))}`, `MACs ${int(m.sum(item, "macs"))}`,
@@ -294,122 +413,152 @@
       if (m.row(last, "rf")) lines.push(`receptive field ${m.row(last, "rf")}, jump ${m.row(last, "jump")}`);
       return lines.join("\n");
     }
+    frameTitle(id) {
+      const k = +id.slice(1);
+      return "− " + this.m.title(k);
+    }
     draw() {
       const m = this.m;
-      const { items, rep } = this.visible();
-      const edges = this.edges(rep);
-      const sizes = new Map(items.map((it) => [it, this.size(it)]));
-      const L = layout(items, edges, (it) => sizes.get(it));
-      // clusters: the open containers, with the layers they span
-      const layerOf = new Map(L.V.filter((v) => !v.dummy).map((v, i) => [v.id, i]));
-      const clusters = [];
-      const openOf = (item) => {  // the open ancestors of an item, innermost first
-        const out = [];
-        let p = m.parentOf[item];
-        while (p !== undefined) { if (this.expanded.has(p)) out.push(p); p = m.parentOf["n" + p]; }
-        return out;
+      const { root, rep, parent } = this.tree();
+      const leafEdges = this.edges(rep);
+      const chain = (id) => { const out = [id]; while (parent[out[out.length - 1]] !== undefined) out.push(parent[out[out.length - 1]]); return out; };
+      // every container's local edges: between its children, from its IN port, to its OUT port
+      const local = new Map();  // container id -> Map(key -> {u, v, order}) with u, v child ids or "IN" / "OUT"
+      const add = (c, u, v, order) => {
+        if (!local.has(c)) local.set(c, new Map());
+        const L = local.get(c), key = u + ">" + v;
+        if (!L.has(key)) L.set(key, { u, v, order });
+        else L.get(key).order = Math.min(L.get(key).order, order);
       };
-      const members = new Map();
-      items.forEach((it) => openOf(it).forEach((c, depth) => {
-        if (!members.has(c)) members.set(c, []);
-        members.get(c).push(it);
-      }));
-      members.forEach((its, c) => {
-        const ls = its.map((it) => L.V[layerOf.get(it)].layer);
-        let depth = 0;
-        for (let p = m.parentOf["n" + c]; p !== undefined; p = m.parentOf["n" + p]) depth++;
-        clusters.push({ c, its, top: Math.min(...ls), bottom: Math.max(...ls), depth });
-      });
-      // vertical room for the frames' titles
-      const above = new Array(L.depth).fill(0), below = new Array(L.depth).fill(0);
-      clusters.forEach((cl) => { above[cl.top] += 1; below[cl.bottom] += 1; });
-      const layerH = L.layers.map((ids) => Math.max(0, ...ids.map((v) => L.V[v].h)));
-      const y = [];
-      let cy = 16;
-      for (let l = 0; l < L.depth; l++) {
-        cy += above[l] * 22;
-        y.push(cy);
-        cy += layerH[l] + LAYER_GAP + below[l] * 10;
+      for (const e of leafEdges) {
+        const ca = chain(e.a), cb = chain(e.b);
+        const inB = new Set(cb);
+        const j = ca.findIndex((c, i) => i > 0 && inB.has(c));
+        const lca = ca[j], childA = ca[j - 1], childB = cb[cb.indexOf(lca) - 1];
+        e.segments = [];
+        for (let i = 1; i < j; i++) { add(ca[i], ca[i - 1], "OUT", 0); e.segments.push([ca[i], ca[i - 1], "OUT"]); }
+        add(lca, childA, childB, e.order);
+        e.segments.push([lca, childA, childB]);
+        for (let i = cb.indexOf(lca) - 1; i > 0; i--) { add(cb[i], "IN", cb[i - 1], e.order); e.segments.push([cb[i], "IN", cb[i - 1]]); }
       }
-      const minX = Math.min(...L.V.map((v, i) => L.x[i] - v.w / 2));
-      const maxDepthPad = 10 * (1 + Math.max(0, ...clusters.map((c) => c.depth)));
-      const X = (i) => L.x[i] - minX + 20 + maxDepthPad + 8 * clusters.length ** 0;
-      const arcs = L.routes.some((r) => r.long) ? 270 : 0;
-      const width = Math.max(...L.V.map((v, i) => X(i) + v.w / 2)) + 40 + maxDepthPad + arcs;
-      const height = cy + 10;
-      const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "diagram", "data-model": m.d.model });
-      const defs = svg("defs", {}, root);
+      // sizes and layouts, inside out
+      const box = new Map();  // id -> {w, h, inX, outX, L (a container's layout), index (child id -> vertex)}
+      const measure = (node) => {
+        if (!node.open) {
+          const s = this.size(node.id);
+          box.set(node.id, { w: s.w, h: s.h, inX: s.w / 2, outX: s.w / 2 });
+          return;
+        }
+        node.kids.forEach(measure);
+        const E0 = local.has(node.id) ? [...local.get(node.id).values()] : [];
+        const ids = [];
+        if (E0.some((e) => e.u === "IN")) ids.push("IN");
+        node.kids.forEach((c) => ids.push(c.id));
+        if (E0.some((e) => e.v === "OUT")) ids.push("OUT");
+        const index = new Map(ids.map((id, k) => [id, k]));
+        const V = ids.map((id) => {
+          if (id === "IN" || id === "OUT") return { w: 0, h: 0, port: id === "IN" ? "in" : "out", join: "" };
+          const b = box.get(id);
+          const kind = id[0] === "r" ? m.row(+id.slice(1), "kind") : "";
+          return { w: b.w, h: b.h, port: "", join: kind === "concat" ? "concat" : kind === "elementwise" ? "add" : "" };
+        });
+        const E = E0.map((e) => ({ u: index.get(e.u), v: index.get(e.v), order: e.order })).filter((e) => e.u < e.v);
+        const L = layered(V, E);
+        let w = L.width, h = L.height, dx = 0;
+        if (node.id !== "root") {
+          const tw = textWidth(this.frameTitle(node.id), "600 12px system-ui, sans-serif") + 2 * PAD + 4;
+          if (tw > w) { dx = (tw - w) / 2; w = tw; }
+        } else h -= TITLE_H - 10;
+        const port = (id, fallback) => (index.has(id) ? L.x[index.get(id)] + dx : fallback);
+        box.set(node.id, { w, h, dx, dy: node.id === "root" ? -(TITLE_H - 10) : 0, L, index, inX: port("IN", w / 2), outX: port("OUT", w / 2) });
+      };
+      measure(root);
+      // absolute positions, outside in
+      const at = new Map();  // id -> {x0, y0}
+      const locate = (node, x0, y0) => {
+        at.set(node.id, { x0, y0 });
+        if (!node.open) return;
+        const b = box.get(node.id);
+        node.kids.forEach((c) => {
+          const v = b.index.get(c.id), cb = box.get(c.id);
+          locate(c, x0 + b.dx + b.L.x[v] - cb.w / 2, y0 + b.dy + b.L.y[v]);
+        });
+      };
+      const MARGIN = 8;
+      locate(root, MARGIN, MARGIN);
+      const rb = box.get("root");
+      const width = rb.w + 2 * MARGIN, height = rb.h + 2 * MARGIN + rb.dy;
+      const svgRoot = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "diagram", "data-model": m.d.model,
+                                   role: "img", "aria-label": `architecture of ${m.d.model}` });
+      svg("title", {}, svgRoot, `${m.d.model}: architecture`);
+      const defs = svg("defs", {}, svgRoot);
       const marker = svg("marker", { id: "arrow-" + this.uid(), viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
       svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#666" }, marker);
-      // frames of open containers, outer first
-      const topRank = {};
-      clusters.sort((a, b) => a.depth - b.depth).forEach((cl) => {
-        const key = cl.top;
-        topRank[key] = (topRank[key] || 0) + 1;
-        const rank = above[cl.top] - topRank[key];  // inner frames sit closer to their nodes
-        const xs = cl.its.map((it) => { const v = layerOf.get(it); return [X(v) - L.V[v].w / 2, X(v) + L.V[v].w / 2]; });
-        const inner = Math.max(0, ...clusters.filter((o) => o.depth > cl.depth && o.its.every((it) => cl.its.includes(it))).map((o) => o.depth - cl.depth));
-        const pad = 8 + 8 * inner;
-        const x0 = Math.min(...xs.map((p) => p[0])) - pad, x1 = Math.max(...xs.map((p) => p[1])) + pad;
-        const y0 = y[cl.top] - 20 - rank * 22, y1 = y[cl.bottom] + layerH[cl.bottom] + 6 + (below[cl.bottom] - 1) * 8;
-        const node = m.nodes[cl.c];
-        const g = svg("g", { class: "frame", "data-key": node.key, "data-kind": node.kind }, root);
-        svg("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 8, class: node.kind === "stage" ? "frame-stage" : "frame-block" }, g);
-        const title = svg("text", { x: x0 + 8, y: y0 + 14, class: "frame-title", "data-tip": "click to close" }, g,
-                          "− " + (node.kind === "stage" ? node.label : m.shortLabel(cl.c)) + (node.type ? " · " + node.type : "") + (node.kind === "stage" ? ": " + m.stageSummary(cl.c) : ""));
-        title.addEventListener("click", () => { this.close(cl.c); });
-      });
-      // edges
-      const gEdges = svg("g", { class: "edges" }, root);
-      const towerX = (v, t, count) => {
-        if (count <= 1) return X(v);
-        const w = L.V[v].w, tw = (w - (count - 1) * 8) / count;
-        return X(v) - w / 2 + tw / 2 + t * (tw + 8);
+      // frames, outer first
+      const gFrames = svg("g", { class: "frames" }, svgRoot), titles = [];
+      const frames = (node, up) => {
+        if (!node.open) return;
+        if (node.id !== "root") {
+          const k = +node.id.slice(1), n = m.nodes[k], p = at.get(node.id), b = box.get(node.id);
+          const g = svg("g", { class: "frame", "data-key": n.key, "data-kind": n.kind, "data-item": node.id, "data-parent": up }, gFrames);
+          svg("rect", { x: p.x0, y: p.y0, width: b.w, height: b.h, rx: 8, class: n.kind === "stage" ? "frame-stage" : "frame-block" }, g);
+          titles.push([node.id, p.x0 + 8, p.y0 + 16, g]);
+        }
+        node.kids.forEach((c) => frames(c, node.id === "root" ? "" : m.nodes[+node.id.slice(1)].key));
       };
-      for (const route of L.routes) {
-        const a = route.path[0], b = route.path[route.path.length - 1];
-        const TA = m.towers(route.e.a), TB = m.towers(route.e.b);
-        const pairs = [...route.e.pairs].map((p) => p.split(":").map(Number));
+      frames(root, "");
+      // edges: one path per pair of visible items, through the ports of the frames between them
+      const gEdges = svg("g", { class: "edges" }, svgRoot);
+      const towerX = (id, t) => {
+        const count = m.towers(id), p = at.get(id), b = box.get(id);
+        if (count <= 1 || id === "root") return p.x0 + b.w / 2;
+        const tw = (b.w - (count - 1) * 8) / count;
+        return p.x0 + tw / 2 + t * (tw + 8);
+      };
+      const portX = (c, id, out, t) => {  // where an edge leaves (out) or enters item id inside container c
+        const b = box.get(c), p = at.get(c);
+        if (id === "IN") return p.x0 + b.inX;
+        if (id === "OUT") return p.x0 + b.outX;
+        const cb = box.get(id);
+        if (cb.L) return at.get(id).x0 + (out ? cb.outX : cb.inX);
+        return towerX(id, t);
+      };
+      const translate = (d, dx, dy) => d.replace(/(-?[\d.]+(?:e-?\d+)?),(-?[\d.]+(?:e-?\d+)?)/g, (_, a, b) => `${(+a + dx).toFixed(1)},${(+b + dy).toFixed(1)}`);
+      for (const e of leafEdges) {
+        const pairs = [...e.pairs].map((p) => p.split(":").map(Number));
         if (!pairs.length) pairs.push([0, 0]);
         for (const [s, t] of pairs) {
-          const pts = route.path.map((v, i) => {
-            if (i === 0) return [towerX(v, s, TA), y[L.V[v].layer] + L.V[v].h];
-            if (i === route.path.length - 1) return [towerX(v, t, TB), y[L.V[v].layer]];
-            return [X(v), y[L.V[v].layer] + layerH[L.V[v].layer] / 2];
+          let d = "";
+          e.segments.forEach(([c, u, v], i) => {
+            const b = box.get(c), p = at.get(c);
+            const xs = portX(c, u, true, i === 0 ? s : 0), xe = portX(c, v, false, i === e.segments.length - 1 ? t : 0);
+            const ox = p.x0 + b.dx, oy = p.y0 + b.dy;
+            d += " " + translate(b.L.route(b.index.get(u), b.index.get(v), xs - ox, xe - ox), ox, oy);
           });
-          let d = `M${pts[0][0]},${pts[0][1]}`;
-          if (route.long) {  // an arc beside the column, from the right of one box to the right of the other
-            const ya = y[L.V[a].layer] + L.V[a].h / 2, yb = y[L.V[b].layer] + L.V[b].h / 2;
-            const xa = X(a) + L.V[a].w / 2, xb = X(b) + L.V[b].w / 2;
-            const side = Math.max(xa, xb) + Math.min(260, 16 + 5 * (L.V[b].layer - L.V[a].layer));
-            d = `M${xa},${ya} C${side},${ya} ${side},${yb} ${xb},${yb}`;
-          } else {
-            for (let i = 1; i < pts.length; i++) {
-              const [x0, y0] = pts[i - 1], [x1, y1] = pts[i];
-              const my = (y0 + y1) / 2;
-              d += ` C${x0},${my} ${x1},${my} ${x1},${y1}`;
-            }
-          }
-          const cross = TA > 1 && TB > 1 && s !== t;
-          svg("path", { d, class: cross ? "edge edge-cross" : "edge", "marker-end": `url(#arrow-${this.uid()})`,
-                        "data-from": route.e.a, "data-to": route.e.b }, gEdges);
+          const cross = m.towers(e.a) > 1 && m.towers(e.b) > 1 && s !== t;
+          svg("path", { d: "M" + d.trim().slice(1), class: cross ? "edge edge-cross" : "edge", "marker-end": `url(#arrow-${this.uid()})`,
+                        "data-from": e.a, "data-to": e.b, "data-rows": [...e.rows].join(",") }, gEdges);
         }
       }
       // nodes
-      const gNodes = svg("g", { class: "nodes" }, root);
-      items.forEach((it) => {
-        const v = layerOf.get(it), V = L.V[v];
+      const gNodes = svg("g", { class: "nodes" }, svgRoot);
+      const leaves = [];
+      const collect = (node) => { if (node.open) node.kids.forEach(collect); else leaves.push(node.id); };
+      collect(root);
+      leaves.forEach((it) => {
+        const p = at.get(it), b = box.get(it);
         const t = this.nodeText(it);
         const color = COLORS[t.kind] || COLORS.other;
-        const attrs = { class: "node node-" + t.kind, "data-tip": this.tipText(it), "data-kind": t.kind };
+        const attrs = { class: "node node-" + t.kind, "data-tip": this.tipText(it), "data-kind": t.kind, "data-item": it };
         if (it[0] === "r") attrs["data-row"] = it.slice(1);
-        else attrs["data-key"] = m.nodes[+it.slice(1)].key;
+        else Object.assign(attrs, { "data-key": m.nodes[+it.slice(1)].key, tabindex: 0, role: "button", "aria-label": "open " + t.title });
         const g = svg("g", attrs, gNodes);
-        const x0 = X(v) - V.w / 2, y0 = y[V.layer];
+        svg("title", {}, g, this.tipText(it));
+        const x0 = p.x0, y0 = p.y0;
         const count = m.towers(it);
-        const tw = (V.w - (count - 1) * 8) / count;
+        const tw = (b.w - (count - 1) * 8) / count;
         const { volume, caption } = towerSub(t.sub, count);
-        const h = caption ? V.h - CAPTION_H : V.h;
+        const h = caption ? b.h - CAPTION_H : b.h;
         for (let k = 0; k < count; k++) {
           const rx = x0 + k * (tw + 8);
           svg("rect", { x: rx, y: y0, width: tw, height: h, rx: t.kind === "stage" || t.kind === "block" ? 7 : 4,
@@ -419,15 +568,65 @@
           svg("text", { x: cx, y: y0 + (t.kind === "stage" ? 19 : 16), class: t.kind === "stage" ? "t1 t-stage" : "t1" }, g, t.title);
           svg("text", { x: cx, y: y0 + h - (t.kind === "stage" ? 11 : 9), class: "t2" }, g, volume);
         }
-        if (caption) svg("text", { x: X(v), y: y0 + V.h - 3, class: "t2 tower-caption" }, g, caption);
+        if (caption) svg("text", { x: x0 + b.w / 2, y: y0 + b.h - 3, class: "t2 tower-caption" }, g, caption);
         if (it[0] === "n") {
-          svg("text", { x: x0 + V.w - 9, y: y0 + 13, class: "plus" }, g, "+");
-          g.addEventListener("click", () => { this.open(+it.slice(1)); });
+          svg("text", { x: x0 + b.w - 9, y: y0 + 13, class: "plus" }, g, "+");
+          const open = () => { this.focus = m.nodes[+it.slice(1)].key; this.open(+it.slice(1)); };
+          g.addEventListener("click", open);
+          g.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); open(); } });
         }
       });
-      this.scroll.replaceChildren(root);
-      this.host.setAttribute("data-visible", items.length);
+      // the frames' titles last, over the edges that enter at their ports
+      const gTitles = svg("g", { class: "frame-titles" }, svgRoot);
+      for (const [id, x, y, frame] of titles) {
+        const k = +id.slice(1);
+        const title = svg("text", { x, y, class: "frame-title", "data-tip": "click to close", "data-item": id, tabindex: 0, role: "button",
+                                    "aria-label": "close " + m.title(k) }, gTitles, this.frameTitle(id));
+        svg("title", {}, title, `${m.nodes[k].label}${m.nodes[k].type ? " (" + m.nodes[k].type + ")" : ""}: click to close`);
+        const close = () => { this.focus = m.nodes[k].key; this.close(k); };
+        title.addEventListener("click", close);
+        title.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); close(); } });
+        frame.setAttribute("data-title", id);
+      }
+      this.svg = svgRoot;
+      this.scroll.replaceChildren(svgRoot);
+      this.host.setAttribute("data-visible", leaves.length);
+      if (this.focus) {  // keyboard users keep their place: the item they opened or closed
+        const next = svgRoot.querySelector(`[data-key="${CSS.escape(this.focus)}"]`) ||
+                     svgRoot.querySelector(`.frame-title[data-item="n${m.nodes.findIndex((n) => n.key === this.focus)}"]`);
+        if (next && next.focus) next.focus();
+        this.focus = null;
+      }
       updateStatus();
+    }
+    standalone() {
+      // the drawing as a file of its own: the page's diagram styles inlined, no tooltips
+      const copy = this.svg.cloneNode(true);
+      copy.setAttribute("xmlns", SVGNS);
+      copy.querySelectorAll("[data-tip]").forEach((e) => e.removeAttribute("data-tip"));
+      const style = document.createElementNS(SVGNS, "style");
+      style.textContent = [...document.styleSheets].flatMap((sheet) => [...sheet.cssRules])
+        .filter((r) => r.selectorText && /\.diagram\b(?!-)/.test(r.selectorText)).map((r) => r.cssText).join("\n");
+      copy.insertBefore(style, copy.firstChild);
+      return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(copy);
+    }
+    save(kind) {
+      const text = this.standalone(), name = `${this.m.d.model}-architecture.${kind}`;
+      const download = (blob) => { const a = el("a", { href: URL.createObjectURL(blob), download: name }); a.click(); setTimeout(() => URL.revokeObjectURL(a.href), 1000); };
+      const blob = new Blob([text], { type: "image/svg+xml" });
+      if (kind === "svg") { download(blob); return; }
+      const img = new Image(), w = +this.svg.getAttribute("width"), h = +this.svg.getAttribute("height");
+      const scale = Math.min(2, 16000 / Math.max(w, h));  // canvases stop at about 16k pixels a side
+      img.onload = () => {
+        const canvas = el("canvas", { width: Math.round(w * scale), height: Math.round(h * scale) });
+        const ctx = canvas.getContext("2d");
+        ctx.fillStyle = "#fff";
+        ctx.fillRect(0, 0, canvas.width, canvas.height);
+        ctx.scale(scale, scale);
+        ctx.drawImage(img, 0, 0, w, h);
+        canvas.toBlob(download, "image/png");
+      };
+      img.src = URL.createObjectURL(blob);
     }
     uid() { if (!this._uid) this._uid = Math.random().toString(36).slice(2, 8); return this._uid; }
     open(k) { this.expanded.add(k); this.draw(); }
@@ -438,8 +637,10 @@
     }
     openKeys(keys) {
       const byKey = new Map(this.m.nodes.map((n, k) => [n.key, k]));
-      for (const key of keys) {
+      if (!keys.length) { this.expanded = this.overview(); return; }
+      for (const key of keys) {  // "none": one box per stage
         if (key === "stages") this.m.d.stages.forEach((s) => this.expanded.add(s));
+        else if (key === "blocks") this.overview().forEach((k) => this.expanded.add(k));
         else if (key === "all") this.m.nodes.forEach((_, k) => this.expanded.add(k));
         else if (byKey.has(key)) {
           for (let k = byKey.get(key); k !== undefined; k = this.m.parentOf["n" + k]) this.expanded.add(k);
@@ -447,6 +648,7 @@
       }
     }
   }
+  const OVERVIEW_LIMIT = 300;
 
   const CAPTION_H = 15;
   function towerSub(sub, count) {
@@ -466,6 +668,7 @@
     ["MACs", "macs", "num"], ["FLOPs", "flops", "num"], ["RF", "rf", "rf"], ["jump", "jump", "rf"], ["stage", "stage", "stage"],
   ];
   const SUMMED = ["params", "mem", "macs", "flops"];
+  const KINDS = Object.keys(COLORS);
 
   class Table {
     constructor(model, host, compact) {
@@ -504,6 +707,9 @@
       const q = this.filter.value.trim().toLowerCase();
       if (this.stage.value !== "" && String(r[FIELDS.stage]) !== this.stage.value) return false;
       if (!q) return true;
+      if (KINDS.some((k) => k.startsWith(q))) {  // "conv" asks for convolutions, not a BatchNorm under "conv1."
+        return ["type", "kernel", "kind"].some((f) => String(r[FIELDS[f]]).toLowerCase().includes(q));
+      }
       return ["name", "type", "kernel", "output", "kind"].some((f) => String(r[FIELDS[f]]).toLowerCase().includes(q));
     }
     fill() {
@@ -570,7 +776,7 @@
   function barsPerLayer(model, host) {
     // layers of the traced graph only: modules it never calls (auxiliary heads in eval) are not its layers
     const rows = model.rows.filter((r) => r[FIELDS.kind] !== "unused" && (r[FIELDS.mem] || r[FIELDS.params]));
-    const bw = Math.max(3, Math.min(36, 900 / rows.length));
+    const bw = Math.min(36, 1150 / rows.length);  // 800+ layers: thin bars, the chart (and its y axis) in view
     const w = Math.max(640, rows.length * bw + 90);
     for (const [key, title, color, unit] of [["mem", "Activation memory per layer (values per sample): memory is early", COLORS.conv, "values"],
                                               ["params", "Parameters per layer: parameters are late", COLORS.act, "params"]]) {
@@ -578,7 +784,7 @@
       f.box.classList.add("wide");
       const max = Math.max(1, ...rows.map((r) => r[FIELDS[key]]));
       const sy = linear(0, max, f.h - f.m.b, f.m.t);
-      axis(f, sy, niceTicks(0, max, 4), false, unit, (v) => si(v));
+      axis(f, sy, niceTicks(0, max, 4), false, unit, (v) => tick(si(v)));
       const g = svg("g", {}, f.root);
       rows.forEach((r, i) => {
         const v = r[FIELDS[key]];
@@ -600,7 +806,7 @@
     const w = 640, rowH = 26, f = frame(host, "MACs per stage", w, stages.length * rowH + 50, { l: 230, r: 90, t: 8, b: 34 });
     const max = Math.max(1, ...stages.map((s) => s.macs));
     const sx = linear(0, max, f.m.l, w - f.m.r);
-    axis(f, sx, niceTicks(0, max, 4), true, "MACs", (v) => si(v));
+    axis(f, sx, niceTicks(0, max, 4), true, "MACs", (v) => tick(si(v)));
     stages.forEach((s, i) => {
       const y = f.m.t + i * rowH;
       svg("text", { x: f.m.l - 8, y: y + 16, "text-anchor": "end", class: "bar-label" }, f.root, s.name.length > 34 ? s.name.slice(0, 33) + "…" : s.name);
@@ -611,18 +817,27 @@
   }
 
   function receptiveField(model, host) {
-    const pts = model.rows.filter((r) => r[FIELDS.rf_num] !== null && (r[FIELDS.kind] === "conv" || r[FIELDS.kind] === "pool"));
-    if (!pts.length) return;
+    // depth = conv and pool layers along the longest path to a layer (a branched net's branches side by side,
+    // not one after the other in the order they were traced)
+    const depth = new Map();
+    const spatial = (r) => r[FIELDS.kind] === "conv" || r[FIELDS.kind] === "pool";
+    model.rows.forEach((r) => depth.set(r[FIELDS.index], Math.max(0, ...r[FIELDS.inputs].map((i) => depth.get(i) || 0)) + (spatial(r) ? 1 : 0)));
+    const all = model.rows.filter((r) => r[FIELDS.rf_num] !== null && spatial(r));
+    if (!all.length) return;
+    const deepest = new Map();  // per depth, the largest field
+    all.forEach((r) => { const d = depth.get(r[FIELDS.index]); if (!deepest.has(d) || deepest.get(d)[FIELDS.rf_num] < r[FIELDS.rf_num]) deepest.set(d, r); });
+    const pts = [...deepest.keys()].sort((a, b) => a - b).map((d) => deepest.get(d));
     const size = Math.max(...model.d.input_size.slice(1));
     const w = 640, f = frame(host, "Receptive field against depth (conv and pool layers)", w, 260);
     const maxY = 1.12 * Math.max(size, ...pts.map((r) => r[FIELDS.rf_num]));
-    const sx = linear(1, Math.max(2, pts.length), f.m.l, w - f.m.r), sy = linear(0, maxY, f.h - f.m.b, f.m.t);
+    const top = Math.max(2, ...depth.values());
+    const sx = linear(1, top, f.m.l, w - f.m.r), sy = linear(0, maxY, f.h - f.m.b, f.m.t);
     axis(f, sy, niceTicks(0, maxY, 5), false, "receptive field (pixels)", (v) => int(v));
-    axis(f, sx, niceTicks(1, pts.length, 6).filter((t) => t >= 1), true, "conv / pool layers, in order", (v) => int(v));
+    axis(f, sx, niceTicks(1, top, 6).filter((t) => t >= 1 && Number.isInteger(t)), true, "depth: conv / pool layers along the longest path", (v) => int(v));
     svg("line", { x1: f.m.l, x2: w - f.m.r, y1: sy(size), y2: sy(size), class: "ref" }, f.root);
     svg("text", { x: w - f.m.r - 4, y: sy(size) - 5, "text-anchor": "end", class: "ref-label" }, f.root, `input ${size} px`);
-    svg("polyline", { points: pts.map((r, i) => `${sx(i + 1)},${sy(r[FIELDS.rf_num])}`).join(" "), class: "line" }, f.root);
-    pts.forEach((r, i) => svg("circle", { cx: sx(i + 1), cy: sy(r[FIELDS.rf_num]), r: 3.2, fill: COLORS[r[FIELDS.kind]],
+    svg("polyline", { points: pts.map((r) => `${sx(depth.get(r[FIELDS.index]))},${sy(r[FIELDS.rf_num])}`).join(" "), class: "line" }, f.root);
+    all.forEach((r) => svg("circle", { cx: sx(depth.get(r[FIELDS.index])), cy: sy(r[FIELDS.rf_num]), r: 3.2, fill: COLORS[r[FIELDS.kind]],
       "data-tip": `${r[FIELDS.name]} (${r[FIELDS.type]} ${r[FIELDS.kernel]})\nRF ${r[FIELDS.rf]}, jump ${r[FIELDS.jump]}` }, f.root));
   }
 
@@ -647,7 +862,7 @@
       const fixed = parts.reduce((s, p) => s + p[1], 0);
       const maxY = fixed + 256 * t.activation_bytes;
       const sx = linear(0, 256, f.m.l, w - f.m.r), sy = linear(0, maxY, f.h - f.m.b, f.m.t);
-      axis(f, sy, niceTicks(0, maxY, 5), false, "bytes", (v) => bytes(v));
+      axis(f, sy, niceTicks(0, maxY, 5), false, "bytes", (v) => tick(bytes(v)));
       axis(f, sx, [1, 32, 64, 128, 192, 256], true, "batch size", (v) => String(v));
       let base = batches.map(() => 0);
       const layers = [...parts.map(([name, v, color]) => [name, batches.map(() => v), color]),
@@ -817,7 +1032,10 @@
   const only = /(?:^|[#&])view=([^&]*)/.exec(location.hash);  // #view=charts: that section alone (screenshots)
   if (only) {
     const keep = decodeURIComponent(only[1]).split(",");
-    main.querySelectorAll("section, nav").forEach((s) => { if (!keep.includes(s.id)) s.style.display = "none"; });
+    main.querySelectorAll("section, nav, header").forEach((s) => { if (!keep.includes(s.id)) s.style.display = "none"; });
+  }
+  if (/(?:^|[#&])svg(?:&|$)/.test(location.hash) && diagrams.length) {  // #svg: the drawing as a file, for `report --svg`
+    el("pre", { id: "cnnzoo-svg", hidden: "" }, document.body, diagrams[0].standalone());
   }
   updateStatus();
 })();

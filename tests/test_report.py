@@ -232,6 +232,30 @@ def test_weights_file_sets_the_default_input_channels(tmp_path):
     assert main(["report", "lenet5", "--weights", str(path), "--out", str(out)]) == 0
     assert "3x32x32" in out.read_text()
 
+def test_weights_and_data_add_what_the_network_learned(tmp_path, capsys):
+    from cnnzoo.weights import save_model
+    from datagen import write_idx_dataset
+
+    root = write_idx_dataset(tmp_path / "mnist", n_train=40, n_test=30)
+    path = tmp_path / "lenet.safetensors"
+    save_model(create_model("lenet5"), path)
+    out = tmp_path / "l.html"
+    assert main(["report", "lenet5", "--weights", str(path), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "What it learned" in text and "first-layer filters: conv1: 6 filters 1x5x5" in text
+    assert "top-9 patches" not in text
+    assert main(["report", "lenet5", "--weights", str(path), "--data", "mnist", "--data-root", str(root),
+                 "--out", str(out)]) == 0
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", out.read_text())
+    assert captions[0] == "first-layer filters: conv1: 6 filters 1x5x5"
+    assert [c.split(":")[0] for c in captions[1:]] == ["stage pool1 (6 units)", "stage pool2 (16 units)",
+                                                        "stage act3 (120 units)"]
+    assert all("over 30 test images of mnist" in c for c in captions[1:])
+    capsys.readouterr()
+    assert main(["report", "lenet5", "--data", "mnist"]) == 2
+    assert "--data shows what trained weights learned: give --weights too" in capsys.readouterr().err
+
+
 # in a real browser ----------------------------------------------------------------------------------
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="no chromium binary: `apt-get install chromium` "
                                     "(make setup tries); the page's browser tests need it")

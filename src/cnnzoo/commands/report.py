@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import html
 import os
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", metavar="W",
                    help="a weights file (a model saved by cnnzoo is analysed with the arguments it records, "
                         "e.g. 10 classes) or a registered tag such as 'imagenet', named on the page")
+    p.add_argument("--data", metavar="D",
+                   help="with --weights: top-9 patches of 8 units of every stage over this dataset's test images "
+                        "(ZFNet figure 2), beside the first-layer filters, in a 'what it learned' section")
+    p.add_argument("--data-root", metavar="PATH", help="folder holding --data's files (default: the data cache)")
     p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32", help="bytes per value for memory figures")
     p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="momentum",
                    help="optimiser first shown in the training-memory chart (the page can switch)")
@@ -58,8 +63,9 @@ def model_facts(name: str) -> dict[str, Any]:
 
 
 def _with_weights(name: str, weights: str, input_size: tuple[int, ...] | None, dtype: str,
-                  training: bool) -> tuple[Analysis, str]:
-    """The analysis of ``name`` as ``weights`` builds it, and how the page names the weights."""
+                  training: bool) -> tuple[Analysis, str, Any]:
+    """The analysis of ``name`` as ``weights`` builds it, how the page names the weights, and the model with
+    them loaded (for a registered tag, None: its file is read only for the "what it learned" section)."""
     from ..analysis import analyze
     from ..registry import create_model, model_info
 
@@ -71,7 +77,7 @@ def _with_weights(name: str, weights: str, input_size: tuple[int, ...] | None, d
         if weights not in tags:
             known = f"one of {', '.join(tags)}" if tags else "none registered for it"
             raise CnnzooError(f"--weights {weights!r} is neither a file nor a weights tag of {name} ({known})")
-        return analyze(name, input_size, dtype=dtype, training=training), weights
+        return analyze(name, input_size, dtype=dtype, training=training), weights, None
     from ..weights import load_weights, read_weights
 
     state, meta = read_weights(weights)
@@ -86,7 +92,28 @@ def _with_weights(name: str, weights: str, input_size: tuple[int, ...] | None, d
     default = (args.get("in_chans", info.input_size[0]), *info.input_size[1:])
     result = analyze(model, input_size or default, dtype=dtype, training=training)
     result.model = name
-    return result, label
+    return result, label, model
+
+
+def learned(name: str, weights: str, label: str, model: Any, data: str | None, data_root: str | None) -> str:
+    """The page's "what it learned" section: the first-layer filters, and with ``data`` the top patches per
+    stage. A registered tag's file that cannot be had here is one line on the page, not a failed report."""
+    from ..errors import WeightsError
+    from ..explain.learned import learned_section
+
+    if data:
+        from ..explain.inputs import trained_with_data
+
+        dataset, model, pipeline = trained_with_data(name, weights, data, data_root)
+        return learned_section(model, label, dataset.test_images, pipeline, data)
+    if model is None:
+        from ..registry import create_model
+
+        try:
+            model = create_model(name, weights=weights)
+        except WeightsError as exc:
+            return f"<section id='learned'><h2>What it learned</h2><p>not shown: {html.escape(str(exc))}</p></section>"
+    return learned_section(model, label)
 
 
 def measured(path: str, result: Analysis, batch: int | None) -> dict[str, Any] | None:
@@ -119,9 +146,14 @@ def build(args: argparse.Namespace) -> tuple[str, str]:
         raise CnnzooError("--weights names the weights of one model; leave it out with --compare")
     optimizer = getattr(args, "optimizer", "momentum")
     training = getattr(args, "training", False)
+    data = getattr(args, "data", None)
+    if data and not weights:
+        raise CnnzooError("--data shows what trained weights learned: give --weights too (a run's best.pt, or a tag)")
+    appendix = ""
     if weights:
-        result, label = _with_weights(names[0], weights, args.input, args.dtype, training)
+        result, label, model = _with_weights(names[0], weights, args.input, args.dtype, training)
         results = [result]
+        appendix = learned(names[0], weights, label, model, data, getattr(args, "data_root", None))
     else:
         results = [_analyse(n, args.input, args.dtype, training) for n in names]
     facts = [model_facts(n) for n in names]  # after the analyses, which name an unknown model in one line
@@ -130,9 +162,9 @@ def build(args: argparse.Namespace) -> tuple[str, str]:
     if getattr(args, "benchmark", None):
         for fact, result in zip(facts, results):
             fact["measured"] = measured(args.benchmark, result, getattr(args, "benchmark_batch", None))
-    html = report_html(results, facts, compare=bool(compare), optimizer=optimizer)
+    page = report_html(results, facts, compare=bool(compare), optimizer=optimizer, appendix=appendix)
     default = "compare.html" if compare else names[0].replace(EXERCISE_PREFIX, "exercise-") + ".html"
-    return html, default
+    return page, default
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -154,15 +186,15 @@ def cmd_report(args: argparse.Namespace) -> int:
                               "package (or set CNNZOO_CHROMIUM), or save the SVG from the page's 'Save SVG' button")
     elif args.expand:
         raise CnnzooError("--expand chooses what --svg draws; the page opens views from its own buttons")
-    html, default = build(args)
+    page, default = build(args)
     if args.out or not args.svg:
         out = Path(args.out or default)
-        atomic_write(out, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
-        print(f"wrote {out} ({len(html.encode()) / 1e3:,.0f} kB): open it in a browser, no network needed")
+        atomic_write(out, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+        print(f"wrote {out} ({len(page.encode()) / 1e3:,.0f} kB): open it in a browser, no network needed")
     if args.svg:
         from ..report import diagram_svg
 
-        text = diagram_svg(html, args.expand)
+        text = diagram_svg(page, args.expand)
         atomic_write(Path(args.svg), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         print(f"wrote {args.svg} ({len(text.encode()) / 1e3:,.0f} kB): the architecture diagram")
     return 0

@@ -111,18 +111,13 @@ def _occlusion(args):
 
 
 def _data(args):
-    from ..training.config import TrainConfig
-    from ..training.fit import load_pretrained, prepare_data
+    from ..explain.inputs import trained_with_data
 
     if not args.weights:
         from ..errors import CnnzooError
 
         raise CnnzooError(f"visualize {args.kind} needs --weights (a model trained on --data, such as a run's best.pt)")
-    cfg = TrainConfig(model=args.model, data=args.data, data_root=args.data_root, weights=args.weights, augment=(),
-                      device="cpu")
-    data = prepare_data(cfg)
-    model, pipeline = load_pretrained(cfg, data)
-    return data, model.eval(), pipeline
+    return trained_with_data(args.model, args.weights, args.data, args.data_root)
 
 
 def _patches(args):

@@ -60,6 +60,18 @@ def load_model(model: str, weights: str | None, command: str, allow_random: bool
     return Loaded(net, prep, tuple(names), str(used))
 
 
+def trained_with_data(model: str, weights: str, data: str, data_root: str | None = None):
+    """``data`` as ``model`` with ``weights`` sees it: the dataset, the model in eval mode with the weights
+    loaded (its head fitted to the data's classes where it is not a run trained on them), and the pipeline."""
+    from ..training.config import TrainConfig
+    from ..training.fit import load_pretrained, prepare_data
+
+    cfg = TrainConfig(model=model, data=data, data_root=data_root, weights=weights, augment=(), device="cpu")
+    dataset = prepare_data(cfg)
+    net, pipeline = load_pretrained(cfg, dataset)
+    return dataset, net.eval(), pipeline
+
+
 def gather_images(paths: Sequence[str]) -> tuple[list[Path], set[Path], int]:
     """The image files among ``paths``, those of them found in folders, and how many other files the folders held.
 

@@ -19,11 +19,12 @@ __all__ = ["diagram_svg", "measure_layout", "model_data", "page", "report_html",
 
 
 def report_html(analyses: Sequence[Analysis], infos: Sequence[dict[str, Any] | None] | None = None, *,
-                compare: bool = False, optimizer: str = "momentum") -> str:
+                compare: bool = False, optimizer: str = "momentum", appendix: str = "") -> str:
     """The HTML page of ``analyses`` (one, or several with ``compare``); ``infos`` adds per model what the
-    trace does not know: ``paper``, ``year``, ``top1``, ``source``, ``notes``, ``weights``."""
+    trace does not know: ``paper``, ``year``, ``top1``, ``source``, ``notes``, ``weights``; ``appendix`` is
+    HTML placed after the report."""
     infos = list(infos) if infos is not None else [None] * len(analyses)
     if len(infos) != len(analyses):
         raise ValueError("give one info (or None) per analysis")
     models = [model_data(a, info, optimizer) for a, info in zip(analyses, infos)]
-    return page(models, compare=compare)
+    return page(models, compare=compare, appendix=appendix)

@@ -26,9 +26,10 @@ def _script_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def page(models: list[dict[str, Any]], *, compare: bool = False, title: str | None = None) -> str:
+def page(models: list[dict[str, Any]], *, compare: bool = False, title: str | None = None, appendix: str = "") -> str:
     """The HTML page of ``models`` (from :func:`~cnnzoo.report.data.model_data`): one model's report,
-    or with ``compare`` the complexity chart and the models' tables side by side."""
+    or with ``compare`` the complexity chart and the models' tables side by side. ``appendix``: HTML
+    placed after the report, as it is (the "what it learned" section of :mod:`cnnzoo.explain.learned`)."""
     from .. import __version__
     from ..analysis import CONVENTIONS
 
@@ -38,9 +39,9 @@ def page(models: list[dict[str, Any]], *, compare: bool = False, title: str | No
     fill = {
         "__TITLE__": html.escape(title), "__VERSION__": html.escape(__version__),
         "__CONVENTIONS__": html.escape(conventions), "__CSS__": _resource("report.css"),
-        "__JS__": _resource("report.js"), "__DATA__": _script_json(data),
+        "__JS__": _resource("report.js"), "__DATA__": _script_json(data), "__APPENDIX__": appendix,
     }
     text = _resource("report.html")
-    for key in ("__TITLE__", "__VERSION__", "__CONVENTIONS__", "__CSS__", "__DATA__", "__JS__"):
+    for key in ("__TITLE__", "__VERSION__", "__CONVENTIONS__", "__CSS__", "__APPENDIX__", "__DATA__", "__JS__"):
         text = text.replace(key, fill[key])  # the script last: its text is never searched for placeholders
     return text

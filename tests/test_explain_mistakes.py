@@ -50,6 +50,9 @@ def test_train_explain_writes_the_page_and_names_it_in_the_report(tmp_path, caps
     assert main(["eval", str(tmp_path / "run" / "best.pt"), "--explain", "1", "--precision", "fp32"]) == 0
     out = capsys.readouterr().out
     assert f"confusions explained: {page}" in out
+    again = sorted(p.name for p in page.parent.glob("*.png"))  # train's pictures of N=2 are gone
+    kinds = [tuple(n.split("-")[:2]) for n in again]
+    assert len(kinds) == len(set(kinds)) and {p for p, _ in kinds} == set(errors_per_pair) and set(again) <= set(shown)
 
 
 def test_bad_explain_values_are_one_line(tmp_path, capsys):

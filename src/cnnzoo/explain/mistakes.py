@@ -59,6 +59,8 @@ def explain_confusions(model: nn.Module, images: Tensor, labels: Tensor, probs: 
     from .methods import Explainer
 
     out.mkdir(parents=True, exist_ok=True)
+    for old in [*out.glob("*-error-*.png"), *out.glob("*-right-*.png")]:
+        old.unlink()  # a previous page's pictures (train's, then eval's with another N) would mix with these
     pairs = confusions(probs, labels)
     cards: list[Card] = []
     explainer = None

@@ -104,7 +104,8 @@ class Outcome:
 
 
 def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: bool = False,
-        default_out: str | None = None, command: Callable[[Path], str] | None = None) -> dict[str, Any]:
+        default_out: str | None = None, command: Callable[[Path], str] | None = None,
+        init: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.data``; returns the report (also written to ``report.json``).
 
     The run writes ``cfg.out``, or without it a new folder (``runs/MODEL-DATA``, ``-2``, ...; the numbers
@@ -114,6 +115,9 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: boo
 
     A fine-tuning run whose frozen part can be cached (``linear``, ``top:K``; see
     :mod:`cnnzoo.training.frozen`) trains on the cached outputs; every other run trains epoch by epoch.
+
+    ``init``: the weights a fresh run starts from instead of the builder's initialisation (a pruned network's,
+    for ``cnnzoo prune``'s fine-tuning); a resumed run takes its checkpoint's.
     """
     cfg.check()
     device = pick_device(cfg.device)
@@ -126,7 +130,7 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: boo
             log(f"nothing to resume: the run in {claim.out} finished (it trained on cached features, which keeps "
                 f"no last.pt); test top-1 {done['test_top1']:.4f} in its report.json")
             return done
-        run = start(cfg, resume, log, device, dist, claim.note)
+        run = start(cfg, resume, log, device, dist, claim.note, init)
         outcome = train_frozen(run) if run.groups is not None else None
         if outcome is None:
             outcome = train_epochs(run)
@@ -173,7 +177,8 @@ def _finished_on_cache(out: Path) -> dict[str, Any] | None:
     return report if isinstance(report, dict) and report.get("cached_features") else None
 
 
-def start(cfg: TrainConfig, resume: bool, log: Any, device: torch.device, dist: Dist, note: str = "") -> Run:
+def start(cfg: TrainConfig, resume: bool, log: Any, device: torch.device, dist: Dist, note: str = "",
+          init: dict[str, torch.Tensor] | None = None) -> Run:
     """Checkpoint to resume from, seeds, data, model and the validation split; prints the run's header."""
     out = Path(cfg.out)
     say = log if dist.main else (lambda *a, **k: None)
@@ -191,6 +196,8 @@ def start(cfg: TrainConfig, resume: bool, log: Any, device: torch.device, dist: 
         if not (data.skipped and str(w.message) == skipped_message(data.skipped)):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     model, name, pipeline, groups, cfg = build_model(cfg, data, device, say, fresh=ckpt is None)
+    if init is not None and ckpt is None:
+        model.load_state_dict(init)
     asked, amp_lines = cfg, []
     if cfg.amp == "auto" or cfg.channels_last is None:
         from .amp import resolve_amp

@@ -220,7 +220,20 @@ def _rebuilt(name: str, state: dict, meta: dict, **overrides: Any) -> nn.Module:
 
     model = create_model(name, **{**meta.get("model_args", {}), **overrides})
     load_weights(model, state)
+    shape = trained_input_shape(meta)
+    if shape is not None and not overrides:
+        model.trained_input_shape = shape
     return model
+
+
+def trained_input_shape(meta: dict) -> tuple[int, ...] | None:
+    """The input a training checkpoint's model saw (``C, H, W``), from what :func:`cnnzoo.weights.read_weights`
+    found in it: recorded, or (files written before it was) its pipeline's fixed size; None if unknown."""
+    if meta.get("input_shape"):
+        return tuple(meta["input_shape"])
+    size = (meta.get("pipeline") or {}).get("size")
+    chans = (meta.get("model_args") or {}).get("in_chans")
+    return (chans, size, size) if size and chans else None
 
 
 def create_model_with_weights(name: str | None, weights: str, command: str = "") -> nn.Module:

@@ -246,8 +246,8 @@ def header(cfg: TrainConfig, name: str, data: ImageDataset, split: tuple[int, in
 def _shown(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return ",".join(map(str, value)) or "none"
-    if isinstance(value, dict):
-        return ",".join(f"{k}={v}" for k, v in value.items()) or "none"
+    if isinstance(value, dict):  # a pruned network's width map (one entry per layer) is shown by its size
+        return ",".join(f"{k}={f'<{len(v)} layers>' if isinstance(v, dict) else v}" for k, v in value.items()) or "none"
     return str(value)
 
 
@@ -431,6 +431,7 @@ def _save_epoch(run: Run, optimizer, scheduler, scaler, ema, g, epoch, best, bes
         "ema": ema.state_dict() if ema is not None else None, "epoch": epoch, "best_metric": best,
         "best_epoch": best_epoch, "config": run.cfg.to_dict(), "history": history,
         "pipeline": _pipeline_dict(run.pipeline), "classes": list(run.data.classes),
+        "input_shape": list(run.input_shape),
         "rng": {"torch": torch.get_rng_state(), "data": g.get_state().cpu(),
                 "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None},
     })
@@ -461,7 +462,7 @@ def finish(run: Run, outcome: Outcome) -> dict[str, Any]:
     if run.dist.main:
         final_ckpt = {"model_name": run.name, "model_args": run.model.model_args, "model": _cpu(final.state_dict()),
                       "config": cfg.to_dict(), "pipeline": _pipeline_dict(run.pipeline), "classes": list(data.classes),
-                      "epoch": cfg.epochs}
+                      "input_shape": list(run.input_shape), "epoch": cfg.epochs}
         save_checkpoint(run.out / "best.pt", final_ckpt)
         write_json(run.out / "report.json", report)
         write_json(run.out / "config.json", cfg.to_dict())

@@ -83,6 +83,8 @@ class Run:
     ckpt: dict[str, Any] | None
     #: the last epoch whose checkpoint is on disk (0: none yet)
     saved_epoch: int = 0
+    #: knowledge distillation: (the teacher's logits of every training image, temperature, alpha)
+    teacher: tuple[torch.Tensor, float, float] | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -105,7 +107,7 @@ class Outcome:
 
 def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: bool = False,
         default_out: str | None = None, command: Callable[[Path], str] | None = None,
-        init: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+        init: dict[str, torch.Tensor] | None = None, teacher: Any = None) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.data``; returns the report (also written to ``report.json``).
 
     The run writes ``cfg.out``, or without it a new folder (``runs/MODEL-DATA``, ``-2``, ...; the numbers
@@ -117,7 +119,9 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: boo
     :mod:`cnnzoo.training.frozen`) trains on the cached outputs; every other run trains epoch by epoch.
 
     ``init``: the weights a fresh run starts from instead of the builder's initialisation (a pruned network's,
-    for ``cnnzoo prune``'s fine-tuning); a resumed run takes its checkpoint's.
+    for ``cnnzoo prune``'s fine-tuning); a resumed run takes its checkpoint's. ``teacher``: knowledge
+    distillation (a :class:`cnnzoo.training.distill.Teacher`), whose logits of the training images are computed
+    once when the run starts (and again on resume).
     """
     cfg.check()
     device = pick_device(cfg.device)
@@ -131,6 +135,8 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: boo
                 f"no last.pt); test top-1 {done['test_top1']:.4f} in its report.json")
             return done
         run = start(cfg, resume, log, device, dist, claim.note, init)
+        if teacher is not None:
+            run.teacher = teacher.cached(run.data, run.say)
         outcome = train_frozen(run) if run.groups is not None else None
         if outcome is None:
             outcome = train_epochs(run)
@@ -367,7 +373,7 @@ def train_epochs(run: Run) -> Outcome:
                 train_model = wrap(model)
             row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[-1]["lr"]}
             row |= train_one_epoch(train_model, data, run.train_idx, run.pipeline, optimizer, scheduler, cfg, g,
-                                   device, dist, epoch, ema, scaler, progress)
+                                   device, dist, epoch, ema, scaler, progress, run.teacher)
             judged = ema.module if ema is not None else model
             row |= _validate(run, judged, row)
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):

@@ -169,7 +169,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
     and ``report.json``. Returns the report.
     """
     from . import runfolder
-    from .checkpoint import load_checkpoint, save_checkpoint
+    from .checkpoint import load_checkpoint, load_run_checkpoint, save_checkpoint
     from .config import TrainConfig
     from .fit import fit
     from .outputs import write_json
@@ -179,7 +179,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                          "keeps half")
     if importance not in IMPORTANCES:
         raise PruneError(f"unknown --importance {importance!r}; use {', '.join(IMPORTANCES)}")
-    ckpt = _trained(path)
+    ckpt = load_run_checkpoint(path)
     name = ckpt["model_name"]
     with torch.device("meta"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -254,25 +254,6 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         return summary
     finally:
         claim.release()
-
-
-def _trained(path: Path) -> dict[str, Any]:
-    """A training checkpoint with its recipe (config and pipeline), or the user's one line."""
-    from .checkpoint import load_checkpoint
-
-    if not Path(path).is_file():
-        raise CnnzooError(f"{path}: no such file; give a training run's checkpoint such as runs/x/best.pt")
-    if str(path).lower().endswith(".onnx"):
-        raise CnnzooError(f"{path} is an ONNX file; give the training checkpoint (best.pt) it came from")
-    try:
-        ckpt = load_checkpoint(Path(path))
-    except CnnzooError:
-        raise CnnzooError(f"{path} is not a cnnzoo training checkpoint, so it has no recipe to fine-tune with; give "
-                          "a run's best.pt (train or finetune the model first)") from None
-    if not isinstance(ckpt.get("config"), dict) or "pipeline" not in ckpt or "model_name" not in ckpt:
-        raise CnnzooError(f"{path} holds weights without the recipe they were trained with (no config); give a "
-                          "run's best.pt written by cnnzoo train or finetune")
-    return ckpt
 
 
 def _data_side(config: dict[str, Any], data: str | None, data_root: str | None) -> int:

@@ -135,3 +135,25 @@ def test_prune_refuses_a_file_without_its_recipe(trained, tmp_path, capsys):
     assert main(["prune", str(tmp_path / "w.safetensors"), "--macs", "0.5", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "no recipe" in err and err.count("\n") == 1
+
+
+def test_compare_of_files_measures_top1_size_and_speed_on_the_same_data(trained, tmp_path, capsys):
+    data, run = trained
+    out = tmp_path / "pruned"
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.5", "--epochs", "1", "--out", str(out)]) == 0
+    int8 = tmp_path / "pruned-int8.onnx"
+    assert main(["quantize", str(out / "best.pt"), "--calibration", "40", "--max-drop", "100", "--out", str(int8)]) == 0
+    files = [str(run / "best.pt"), str(out / "best.pt"), str(int8)]
+    capsys.readouterr()
+    assert main(["compare", *files, "--data", "mnist", "--data-root", str(data), "--measure", "--measure-batch", "4",
+                 "--format", "json", "--plot", str(tmp_path / "chart.png")]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in rows] == files
+    original, pruned, quantized = rows
+    report = json.loads((out / "report.json").read_text())
+    assert pruned["macs"] == report["macs"] == quantized["macs"] and original["macs"] == report["macs_original"]
+    assert pruned["params"] < original["params"]
+    assert [r["file_mb"] for r in rows] == [round(os.path.getsize(f) / 1e6, 3) for f in files]
+    assert pruned["test_top1"] == pytest.approx(report["test_top1"])
+    assert quantized["precision"] == "int8" and all(r["infer_img_ms"] > 0 for r in rows)
+    assert (tmp_path / "chart.png").stat().st_size > 10_000

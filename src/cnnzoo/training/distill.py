@@ -77,7 +77,8 @@ def load_teacher(path: Path, temperature: float, alpha: float) -> Teacher:
 
 def student_config(student: str, teacher_config: dict[str, Any], *, data: str | None, data_root: str | None,
                    epochs: int | None, seed: int, out: Path, limit_train: int | None, limit_test: int | None):
-    """The student's run: its own recipe, on the teacher's data (its classes), augmentation off."""
+    """The student's run: its own recipe, on the teacher's data (its classes, and the subset and validation split
+    it was trained with, where the data is the same), augmentation off."""
     from .config import TrainConfig
     from .recipes import default_recipe, recipe_overrides
 
@@ -89,6 +90,9 @@ def student_config(student: str, teacher_config: dict[str, Any], *, data: str | 
                   progress=False, out=str(out), model_kwargs=kwargs,
                   data_root=data_root or (teacher_config.get("data_root") if same_data else None),
                   classes=tuple(teacher_config.get("classes") or ()) if same_data else ())
+    if same_data:
+        values.update({k: teacher_config[k] for k in ("limit_per_class", "limit_train", "limit_test", "val_size")
+                       if teacher_config.get(k) is not None})
     for key, value in (("epochs", epochs), ("limit_train", limit_train), ("limit_test", limit_test)):
         if value:
             values[key] = value

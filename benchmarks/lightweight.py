@@ -67,11 +67,13 @@ def main_() -> None:
     p.add_argument("--data-root", default=DATA_ROOT)
     p.add_argument("--model", default="resnet56_cifar")
     p.add_argument("--student", default="resnet20_cifar")
-    p.add_argument("--epochs", type=int, default=4, help="the original's and the students' epochs")
+    p.add_argument("--recipe", help="the original's and the students' recipe (default: each model's own); pruning "
+                                     "fine-tunes with the original's")
+    p.add_argument("--epochs", type=int, default=5, help="the original's and the students' epochs")
     p.add_argument("--prune-epochs", type=int, default=2, help="fine-tuning epochs after each pruning round")
     p.add_argument("--steps", type=int, default=1, help="pruning rounds")
     p.add_argument("--macs", type=float, default=0.5)
-    p.add_argument("--limit-per-class", type=int, default=200, help="training images per class")
+    p.add_argument("--limit-per-class", type=int, default=300, help="training images per class")
     p.add_argument("--limit-test", type=int, default=1000, help="test images")
     p.add_argument("--seeds", default="0", help="distillation seeds, comma-separated")
     p.add_argument("--resume", action="store_true")
@@ -79,17 +81,18 @@ def main_() -> None:
     out = Path(args.out)
     seeds = [int(s) for s in args.seeds.split(",")]
     budget = (f"budget: {args.limit_per_class} training images per class (val 10 %), {args.limit_test} test images, "
-              f"{args.epochs} epochs (original and students), pruning {args.steps} round(s) x {args.prune_epochs} "
+              f"{args.epochs} epochs (original and students), recipe {args.recipe or 'of each model'}, pruning {args.steps} round(s) x {args.prune_epochs} "
               f"epochs to {args.macs:g} of the MACs; distillation seeds {seeds}")
     print(budget)
     print(machine().line())
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     t0 = time.perf_counter()
     common = ["--data", "fashion-mnist", "--data-root", args.data_root]
+    recipe = ["--recipe", args.recipe] if args.recipe else []
     original = out / "original"
     if not (original / "report.json").is_file():
         cnnzoo("train", args.model, *common, "--model-arg", "shortcut='B'", "--epochs", str(args.epochs),
-               "--limit-per-class", str(args.limit_per_class), "--val-size", str(args.limit_per_class),
+               *recipe, "--limit-per-class", str(args.limit_per_class), "--val-size", str(args.limit_per_class),
                "--limit-test", str(args.limit_test), "--out", str(original), "--no-progress", "--precision", "fp32",
                *(["--resume"] if args.resume and (original / "last.pt").is_file() else []))
     pruned = out / "pruned"
@@ -105,7 +108,7 @@ def main_() -> None:
     for seed in seeds:
         folder = out / f"distill-seed{seed}"
         if not (folder / "report.json").is_file():
-            cnnzoo("distill", "--teacher", str(original / "best.pt"), "--student", args.student, *common,
+            cnnzoo("distill", "--teacher", str(original / "best.pt"), "--student", args.student, *common, *recipe,
                    "--epochs", str(args.epochs), "--seed", str(seed), "--out", str(folder),
                    *(["--resume"] if args.resume and folder.is_dir() else []))
         distilled.append(json.loads((folder / "report.json").read_text()))

@@ -77,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--alpha", type=float, default=0.9, metavar="A",
                    help="weight of the distillation term, in [0, 1]; 1 - alpha weighs the labels' cross-entropy "
                         "(default 0.9)")
+    d.add_argument("--recipe", help="the student's recipe, e.g. fast (default: the student's own, as `cnnzoo train`)")
     d.add_argument("--epochs", type=argtypes.positive_int, help="training epochs (default: the student's recipe)")
     d.add_argument("--seed", type=int, default=0, help="seed of both the student and its baseline (default 0)")
     d.add_argument("--no-baseline", dest="baseline", action="store_false",
@@ -98,7 +99,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from ..training.distill import distill_run
 
     distill_run(Path(args.teacher), args.student, temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
-                seed=args.seed, baseline=args.baseline, data=args.data, data_root=args.data_root, out=args.out,
+                seed=args.seed, baseline=args.baseline, recipe=args.recipe, data=args.data, data_root=args.data_root, out=args.out,
                 resume=args.resume, overwrite=args.overwrite, limit_train=args.limit_train,
                 limit_test=args.limit_test)
     return 0

@@ -76,13 +76,14 @@ def load_teacher(path: Path, temperature: float, alpha: float) -> Teacher:
 
 
 def student_config(student: str, teacher_config: dict[str, Any], *, data: str | None, data_root: str | None,
-                   epochs: int | None, seed: int, out: Path, limit_train: int | None, limit_test: int | None):
+                   epochs: int | None, seed: int, out: Path, limit_train: int | None, limit_test: int | None,
+                   recipe: str | None = None):
     """The student's run: its own recipe, on the teacher's data (its classes, and the subset and validation split
     it was trained with, where the data is the same), augmentation off."""
     from .config import TrainConfig
     from .recipes import default_recipe, recipe_overrides
 
-    recipe = default_recipe(student)
+    recipe = recipe or default_recipe(student)
     values = recipe_overrides(recipe)
     kwargs = values.pop("model_kwargs", {})
     same_data = data is None or data == teacher_config["data"]
@@ -100,7 +101,8 @@ def student_config(student: str, teacher_config: dict[str, Any], *, data: str | 
 
 
 def distill_run(teacher_path: Path, student: str, *, temperature: float = 4.0, alpha: float = 0.9,
-                epochs: int | None = None, seed: int = 0, baseline: bool = True, data: str | None = None,
+                epochs: int | None = None, seed: int = 0, baseline: bool = True, recipe: str | None = None,
+                data: str | None = None,
                 data_root: str | None = None, out: str | None = None, resume: bool = False, overwrite: bool = False,
                 limit_train: int | None = None, limit_test: int | None = None,
                 log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -129,7 +131,7 @@ def distill_run(teacher_path: Path, student: str, *, temperature: float = 4.0, a
         for label, who in runs:
             sub = folder / label
             cfg = student_config(student, tcfg, data=data, data_root=data_root, epochs=epochs, seed=seed, out=sub,
-                                 limit_train=limit_train, limit_test=limit_test)
+                                 limit_train=limit_train, limit_test=limit_test, recipe=recipe)
             if (sub / "report.json").is_file():
                 reports[label] = json.loads((sub / "report.json").read_text())
                 log(f"{label}: finished before ({sub / 'report.json'})")

@@ -234,6 +234,8 @@ def _compare_text(rows: list[dict], markdown: bool) -> str:
 def cmd_compare(args: argparse.Namespace) -> int:
     for name in args.models:  # every name is checked before the first is analysed
         _top1(name)
+    if args.plot and all(map(is_model_file, args.models)) and not (args.data and args.measure):
+        raise CnnzooError("--plot of files draws test top-1 against measured latency: add --data D and --measure")
     results = [_analyse(name, args.input, args.dtype) for name in args.models]
     rows = compare_rows(results)
     if args.data:
@@ -271,8 +273,6 @@ def _plot_files(rows: list[dict], path: str) -> None:
     each file joined to the next by an arrow."""
     from ..analysis.plots import Point, plot_complexity
 
-    if rows[0].get("test_top1") is None or rows[0].get("infer_img_ms") is None:
-        raise CnnzooError("--plot of files draws test top-1 against measured latency: add --data D and --measure")
     points = [Point(os.path.basename(os.path.dirname(r["model"])) + "/" + os.path.basename(r["model"]),
                     r["infer_img_ms"], 100 * r["test_top1"], round(r["file_mb"] * 1e6)) for r in rows]
     engine = f"{rows[0]['engine']} {rows[0]['precision']}"

@@ -43,10 +43,10 @@ class Teacher:
         from ..runtime import build_engine
 
         if self.model.num_classes != data.num_classes or (self.classes and tuple(self.classes) != tuple(data.classes)):
-            raise CnnzooError(f"the teacher {self.source} predicts {self.model.num_classes} classes "
-                              f"({', '.join(map(str, (self.classes or ())[:3]))}, ...) but the data has "
-                              f"{data.num_classes} ({', '.join(map(str, data.classes[:3]))}, ...); distil on the data "
-                              "the teacher was trained on")
+            theirs = ", ".join(map(str, (self.classes or ())[:3]))
+            raise CnnzooError(f"the teacher {self.source} was trained on {self.model.num_classes} classes ({theirs}, ...) "
+                              f"but the data's {data.num_classes} are {', '.join(map(str, data.classes[:3]))}, ...; "
+                              "distil on the data the teacher was trained on")
         images = data.train_images
         t0 = time.perf_counter()
         shape = tuple(self.pipeline(images[:1].cpu()).shape[1:])

@@ -81,7 +81,8 @@ def main_() -> None:
     out = Path(args.out)
     seeds = [int(s) for s in args.seeds.split(",")]
     budget = (f"budget: {args.limit_per_class} training images per class (val 10 %), {args.limit_test} test images, "
-              f"{args.epochs} epochs (original and students), recipe {args.recipe or 'of each model'}, pruning {args.steps} round(s) x {args.prune_epochs} "
+              f"{args.epochs} epochs (original and students), recipe {args.recipe or 'of each model'}, "
+              f"pruning {args.steps} round(s) x {args.prune_epochs} "
               f"epochs to {args.macs:g} of the MACs; distillation seeds {seeds}")
     print(budget)
     print(machine().line())
@@ -113,9 +114,10 @@ def main_() -> None:
                    *(["--resume"] if args.resume and folder.is_dir() else []))
         distilled.append(json.loads((folder / "report.json").read_text()))
 
+    first = out / f"distill-seed{seeds[0]}"
     files = {"original": str(original / "best.pt"), "pruned": str(pruned / "best.pt"), "pruned int8": str(int8),
-             f"{args.student} distilled (seed {seeds[0]})": str(out / f"distill-seed{seeds[0]}" / "student" / "best.pt"),
-             f"{args.student} alone (seed {seeds[0]})": str(out / f"distill-seed{seeds[0]}" / "baseline" / "best.pt")}
+             f"{args.student} distilled (seed {seeds[0]})": str(first / "student" / "best.pt"),
+             f"{args.student} alone (seed {seeds[0]})": str(first / "baseline" / "best.pt")}
     from cnnzoo.commands.summary import _analyse
 
     print(f"\nall files measured on the same {args.limit_test} test images; latency: median ms per image, eager fp32 "
@@ -152,8 +154,8 @@ def main_() -> None:
           f"{verdict(min(qs1, qs64) >= 3)}, drop {verdict(qdrop <= 1)}")
     gains = [100 * (d["student_top1"] - d["baseline_top1"]) for d in distilled]
     for d, g in zip(distilled, gains):
-        print(f"  distilled {args.student} (seed {d['seed']}): {d['student_top1']:.4f} against {d['baseline_top1']:.4f} "
-              f"alone: {g:+.2f} points (T {d['temperature']:g}, alpha {d['alpha']:g}, augmentation off for both)")
+        print(f"  distilled {args.student} (seed {d['seed']}): {d['student_top1']:.4f} against "
+              f"{d['baseline_top1']:.4f} alone: {g:+.2f} points (T {d['temperature']:g}, alpha {d['alpha']:g}, augmentation off for both)")
     mean = statistics.mean(gains)
     print(f"    target >= +0.3 point over the same student alone: mean {mean:+.2f} over {len(gains)} seed(s): "
           f"{verdict(mean >= 0.3)}" + ("" if len(gains) >= 3 else " (fewer than the 3 seeds a sub-point claim needs)"))

@@ -145,8 +145,9 @@ def test_compare_of_files_measures_top1_size_and_speed_on_the_same_data(trained,
     assert main(["quantize", str(out / "best.pt"), "--calibration", "40", "--max-drop", "100", "--out", str(int8)]) == 0
     files = [str(run / "best.pt"), str(out / "best.pt"), str(int8)]
     capsys.readouterr()
-    assert main(["compare", *files, "--data", "mnist", "--data-root", str(data), "--measure", "--measure-batch", "4", "--time-budget", "0.1", "--warmup", "1",
-                 "--format", "json", "--plot", str(tmp_path / "chart.png")]) == 0
+    assert main(["compare", *files, "--data", "mnist", "--data-root", str(data), "--measure", "--measure-batch", "4",
+                 "--time-budget", "0.1", "--warmup", "1", "--format", "json",
+                 "--plot", str(tmp_path / "chart.png")]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["model"] for r in rows] == files
     original, pruned, quantized = rows

@@ -99,7 +99,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from ..training.distill import distill_run
 
     distill_run(Path(args.teacher), args.student, temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
-                seed=args.seed, baseline=args.baseline, recipe=args.recipe, data=args.data, data_root=args.data_root, out=args.out,
+                seed=args.seed, baseline=args.baseline, recipe=args.recipe, data=args.data, data_root=args.data_root,
+                out=args.out,
                 resume=args.resume, overwrite=args.overwrite, limit_train=args.limit_train,
                 limit_test=args.limit_test)
     return 0

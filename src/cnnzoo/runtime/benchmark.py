@@ -221,7 +221,10 @@ def _benchmark_model(name: str, batches: Sequence[int], settings: Settings, log:
     memory = CudaMemory(device) if device.type == "cuda" else CpuMemory()
     meter: PowerMeter = power_meter(device, settings.rapl_root or RAPL_ROOT)
     base = memory.baseline()
-    model = quantized or (loaded if loaded is not None else create_model(name, in_chans=size[0])).to(device=device).eval()
+    if quantized is None:
+        model = (loaded if loaded is not None else create_model(name, in_chans=size[0])).to(device=device).eval()
+    else:
+        model = quantized
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
@@ -398,7 +401,8 @@ def _default_input(name: str) -> tuple[int, ...]:
         return load_quantized(name).input_shape
     if os.path.isfile(name):
         model = load_model_file(name)
-        return getattr(model, "trained_input_shape", None) or (model.in_chans, *model_info(model.model_name).input_size[1:])
+        own = model_info(model.model_name).input_size
+        return getattr(model, "trained_input_shape", None) or (model.in_chans, *own[1:])
     return model_info(name).input_size
 
 

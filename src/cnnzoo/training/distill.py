@@ -44,8 +44,8 @@ class Teacher:
 
         if self.model.num_classes != data.num_classes or (self.classes and tuple(self.classes) != tuple(data.classes)):
             theirs = ", ".join(map(str, (self.classes or ())[:3]))
-            raise CnnzooError(f"the teacher {self.source} was trained on {self.model.num_classes} classes ({theirs}, ...) "
-                              f"but the data's {data.num_classes} are {', '.join(map(str, data.classes[:3]))}, ...; "
+            raise CnnzooError(f"the teacher {self.source} was trained on {self.model.num_classes} classes "
+                              f"({theirs}, ...) but the data's {data.num_classes} are {', '.join(map(str, data.classes[:3]))}, ...; "
                               "distil on the data the teacher was trained on")
         images = data.train_images
         t0 = time.perf_counter()

@@ -241,8 +241,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         final = create_model(name, **current["model_args"])
         macs = count_macs(final, input_shape)
         params = sum(p.numel() for p in final.parameters())
-        shutil.copyfile(folder / f"step-{steps}" / "best.pt", folder / ".best.pt.tmp")
-        (folder / ".best.pt.tmp").replace(folder / "best.pt")
+        atomic_write(folder / "best.pt", lambda tmp: shutil.copyfile(folder / f"step-{steps}" / "best.pt", tmp))
         summary = {"model": name, "source": str(path), "importance": importance, "macs_fraction_asked": fraction,
                    "macs_original": original_macs, "macs_start": start_macs, "macs": macs,
                    "macs_fraction": macs / original_macs, "params": params, "rounds": rounds,
@@ -256,12 +255,19 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         claim.release()
 
 
-def _data_side(config: dict[str, Any], data: str | None, data_root: str | None) -> int:
+def _on_data(config: dict[str, Any], data: str | None, data_root: str | None):
+    """The run's config on ``data`` (default: its own) in ``data_root``."""
     from .config import TrainConfig
+
+    return TrainConfig.from_dict({**config, "data": data or config["data"],
+                                  **({"data_root": data_root} if data_root else {})})
+
+
+def _data_side(config: dict[str, Any], data: str | None, data_root: str | None) -> int:
     from .fit import decode_size
     from ..datasets.readers import load_dataset
 
-    cfg = TrainConfig.from_dict({**config, "data": data or config["data"], **({"data_root": data_root} if data_root else {})})
+    cfg = _on_data(config, data, data_root)
     size, resize = decode_size(cfg)
     return load_dataset(cfg.data, cfg.data_root, image_size=size, resize=resize).image_shape[1]
 
@@ -270,10 +276,9 @@ def _taylor_batch(config: dict[str, Any], data: str | None, data_root: str | Non
                   pipeline: dict[str, Any], n: int = 64) -> tuple[Tensor, Tensor]:
     """A seeded batch of ``n`` training images, preprocessed, with their labels (for Taylor importance)."""
     from .augment import BatchPipeline
-    from .config import TrainConfig
     from .fit import prepare_data
 
-    cfg = TrainConfig.from_dict({**config, "data": data or config["data"], **({"data_root": data_root} if data_root else {})})
+    cfg = _on_data(config, data, data_root)
     d = prepare_data(cfg)
     pick = torch.randperm(len(d.train_labels), generator=torch.Generator().manual_seed(cfg.seed))[:n]
     pipe = BatchPipeline(tuple(pipeline["mean"]), tuple(pipeline["std"]), pipeline["size"], pipeline["fit"])

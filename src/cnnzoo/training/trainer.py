@@ -181,8 +181,8 @@ def distillation_loss(student: Tensor, teacher: Tensor, y: Tensor, temperature: 
     """Hinton, Vinyals & Dean 2015 (https://arxiv.org/abs/1503.02531): ``alpha * T^2 * KL(softmax(teacher / T) ||
     softmax(student / T)) + (1 - alpha) * CE(student, y)``, the KL averaged over the batch. The ``T^2`` keeps the
     soft targets' gradients on the scale of the hard ones' as T changes (the paper's section 2)."""
-    soft = F.kl_div(F.log_softmax(student.float() / temperature, dim=1), F.log_softmax(teacher.float() / temperature, dim=1),
-                    reduction="batchmean", log_target=True)
+    soft = F.kl_div(F.log_softmax(student.float() / temperature, dim=1),
+                    F.log_softmax(teacher.float() / temperature, dim=1), reduction="batchmean", log_target=True)
     hard = F.cross_entropy(student, y, label_smoothing=label_smoothing)
     return alpha * temperature ** 2 * soft + (1 - alpha) * hard
 

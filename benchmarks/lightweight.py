@@ -46,10 +46,12 @@ def cnnzoo(*argv: str) -> None:
         raise SystemExit(f"cnnzoo {argv[0]} failed with exit code {code}")
 
 
-def latency(path: str, batches: list[int], int8: bool) -> dict[int, float]:
-    """Median ms per image at each batch size, eager fp32 (an int8 file: ONNX Runtime int8)."""
+def latency(path: str, batches: list[int], int8: bool, repeats: int = 3) -> dict[int, float]:
+    """ms per image at each batch size, eager fp32 (an int8 file: ONNX Runtime int8): the least of ``repeats``
+    medians, so that a burst of the shared machine's load in one measurement does not make the figure."""
     settings = Settings(precision="int8" if int8 else "fp32", engine="onnxruntime" if int8 else "eager", budget_s=2.0)
-    return {r["batch"]: r["infer_img_ms"] for r in benchmark_model(path, batches, settings)}
+    runs = [{r["batch"]: r["infer_img_ms"] for r in benchmark_model(path, batches, settings)} for _ in range(repeats)]
+    return {b: min(run[b] for run in runs) for b in batches}
 
 
 def top1(path: str, data_root: str) -> float:
@@ -120,8 +122,8 @@ def main_() -> None:
              f"{args.student} alone (seed {seeds[0]})": str(first / "baseline" / "best.pt")}
     from cnnzoo.commands.summary import _analyse
 
-    print(f"\nall files measured on the same {args.limit_test} test images; latency: median ms per image, eager fp32 "
-          "(int8: onnxruntime int8); load average now "
+    print(f"\nall files measured on the same {args.limit_test} test images; latency: ms per image, the least of 3 "
+          "medians, eager fp32 (int8: onnxruntime int8); load average now "
           f"{os.getloadavg()[0]:.2f}")
     rows = {}
     for label, path in files.items():

@@ -135,8 +135,12 @@ def create_model(
     training checkpoint, or a torchvision ``.pth`` state dict) or a registered tag such as ``"imagenet"``.
     When ``num_classes`` differs from the weights', the head is re-initialised with a warning; with
     ``in_chans=1`` on RGB weights the first convolution's filters are summed over colour.
+
+    ``widths`` (a width map of :mod:`cnnzoo.widths`, as ``cnnzoo prune`` records it) narrows the built layers to
+    a structurally pruned network's channel counts before any weights load.
     """
     entry = _entry(name)
+    widths = kwargs.pop("widths", None)
     info = entry.info
     spec = _weights_tag(info, weights)
     if spec is not None:  # what the source's model is built with for these weights, unless the caller says otherwise
@@ -156,6 +160,11 @@ def create_model(
             raise
         raise ModelArgumentError(f"{name} refused its arguments ({exc}); its options are documented in "
                                  f"{entry.builder.__module__}") from exc
+    if widths:
+        from .widths import apply_widths
+
+        apply_widths(model, widths)
+        args["widths"] = widths
     model.model_name = name
     model.model_args = args
     model.min_input_size = info.min_size
@@ -211,7 +220,20 @@ def _rebuilt(name: str, state: dict, meta: dict, **overrides: Any) -> nn.Module:
 
     model = create_model(name, **{**meta.get("model_args", {}), **overrides})
     load_weights(model, state)
+    shape = trained_input_shape(meta)
+    if shape is not None and not overrides:
+        model.trained_input_shape = shape
     return model
+
+
+def trained_input_shape(meta: dict) -> tuple[int, ...] | None:
+    """The input a training checkpoint's model saw (``C, H, W``), from what :func:`cnnzoo.weights.read_weights`
+    found in it: recorded, or (files written before it was) its pipeline's fixed size; None if unknown."""
+    if meta.get("input_shape"):
+        return tuple(meta["input_shape"])
+    size = (meta.get("pipeline") or {}).get("size")
+    chans = (meta.get("model_args") or {}).get("in_chans")
+    return (chans, size, size) if size and chans else None
 
 
 def create_model_with_weights(name: str | None, weights: str, command: str = "") -> nn.Module:

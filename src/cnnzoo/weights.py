@@ -144,7 +144,7 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> None:
 
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read a weights file into ``(state_dict, info)``; ``info`` has ``model_name``/``model_args`` if known, and a
-    training checkpoint's ``classes`` (its class names)."""
+    training checkpoint's ``classes`` (its class names), ``pipeline`` and ``input_shape`` (what it was trained on)."""
     p = Path(path)
     if not p.is_file():
         raise WeightsError(f"weights file {str(path)!r} does not exist; give a .safetensors or .pth file")
@@ -195,7 +195,7 @@ def _read_safetensors(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]
 def _unwrap(obj: Any, path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     info: dict[str, Any] = {}
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
-        info = {k: obj[k] for k in ("model_name", "model_args", "classes") if k in obj}
+        info = {k: obj[k] for k in ("model_name", "model_args", "classes", "input_shape", "pipeline") if k in obj}
         obj = obj["model"]
     elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]

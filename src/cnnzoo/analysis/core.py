@@ -572,8 +572,11 @@ def _resolve(model: nn.Module | str, input_size: Sequence[int] | None) -> tuple[
         raise TypeError(f"analyze takes an nn.Module or a registered model name, got {type(model).__name__}")
     label = getattr(model, "model_name", None) or type(model).__name__
     if input_size is None:
-        if getattr(model, "model_name", None):
+        if getattr(model, "trained_input_shape", None):  # a model loaded from a training checkpoint
+            input_size = model.trained_input_shape
+        elif getattr(model, "model_name", None):  # the registry's input, with the channels the model was built for
             input_size = model_info(model.model_name).input_size
+            input_size = (getattr(model, "in_chans", input_size[0]), *input_size[1:])
         else:
             raise CnnzooError(f"{label} is not a registered model: give input_size=(C, H, W)")
     if _on_meta(model):

@@ -48,18 +48,27 @@ class Point:
     params: int
 
 
-def plot_complexity(points: Sequence[Point], path: str | os.PathLike) -> None:
-    """Top-1 accuracy against GMACs, bubble area proportional to parameters, each bubble labelled."""
+def plot_complexity(points: Sequence[Point], path: str | os.PathLike, *,
+                    x_label: str = "GMACs per image (conv + linear)", y_label: str = "ImageNet top-1 (%)",
+                    title: str = "Accuracy against operations; bubble area = parameters", chain: bool = False) -> None:
+    """Top-1 accuracy against GMACs, bubble area proportional to parameters, each bubble labelled.
+
+    The axes can say other things (``cnnzoo compare`` of files: measured latency, bubble = file size);
+    ``chain`` joins each point to the next with an arrow (original -> pruned -> distilled -> int8).
+    """
     fig, ax = _figure(8.0, 5.5)
     biggest = max(p.params for p in points)
+    for a, b in zip(points, points[1:]) if chain else ():
+        ax.annotate("", xy=(b.gmacs, b.top1), xytext=(a.gmacs, a.top1),
+                    arrowprops={"arrowstyle": "->", "color": "0.3", "shrinkA": 6, "shrinkB": 6})
     for p in points:
         area = 3000 * p.params / biggest
         ax.scatter(p.gmacs, p.top1, s=area, alpha=0.45, edgecolors="black", linewidths=0.6)
         ax.annotate(p.name, (p.gmacs, p.top1), xytext=(0, 0.6 * math.sqrt(area) + 2), textcoords="offset points",
                     ha="center", fontsize=8)
-    ax.set_xlabel("GMACs per image (conv + linear)")
-    ax.set_ylabel("ImageNet top-1 (%)")
-    ax.set_title("Accuracy against operations; bubble area = parameters")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.margins(0.15)
     save_figure(fig, path, dpi=120)

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "table, memory and parameters per layer, MACs per stage, receptive field against depth and "
                     "training memory against batch size. --compare M1 M2 ... draws top-1 against GMACs and puts "
                     "the models' tables side by side.")
-    p.add_argument("model", nargs="?", help="a registered model (or exercise:NAME)")
+    p.add_argument("model", nargs="?", help="a registered model (or exercise:NAME), or a model file (a run's best.pt, "
+                                            "a pruned one: its own widths)")
     p.add_argument("--compare", nargs="+", metavar="MODEL", help="compare these models on one page instead")
     p.add_argument("--input", type=_input, metavar="CxHxW", help="input size (default: the model's own)")
     p.add_argument("--weights", metavar="W",
@@ -57,7 +58,17 @@ def model_facts(name: str) -> dict[str, Any]:
 
         return {"paper": "lecture exercise: " + EXERCISES[name[len(EXERCISE_PREFIX):]].lecture}
     from ..registry import model_info
+    from .summary import is_model_file
 
+    if is_model_file(name):  # a model file (a pruned one's own widths): its model's facts, and the file named
+        from ..weights import read_weights
+
+        model = read_weights(name)[1].get("model_name")
+        if model is None:
+            from ..runtime.quantize import load_quantized
+
+            model = load_quantized(name).meta["model_name"]
+        return {**model_facts(model), "weights": os.path.basename(name)}
     info = model_info(name)
     return {"paper": info.paper, "year": info.year, "top1": info.top1, "source": info.source, "notes": info.notes}
 

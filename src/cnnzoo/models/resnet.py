@@ -36,6 +36,11 @@ from ..registry import ModelInfo, Preprocessing, register_model
 class ZeroPadShortcut(nn.Module):
     """The paper's option A: identity, subsampled by ``stride``, with zero channels appended; no parameters."""
 
+    #: why ``cnnzoo prune`` refuses a network with this shortcut (see :func:`cnnzoo.training.prune.check_prunable`)
+    unprunable = ("its option-A shortcuts append zero channels (F.pad), which tie each stage's channels to the "
+                  "next stage's in a way Torch-Pruning's dependency graph does not follow; train it with "
+                  "--model-arg shortcut=B (projection shortcuts, as Torch-Pruning's own CIFAR ResNets) to prune it")
+
     def __init__(self, in_chs: int, out_chs: int, stride: int) -> None:
         super().__init__()
         if out_chs < in_chs:

@@ -129,6 +129,9 @@ def resolve_models(names: Iterable[str], model_list: str | os.PathLike | None = 
 
             load_quantized(item)  # one line if it is missing or not one
             found.append(item)
+        elif os.path.isfile(item):  # a model file that names its model: a run's best.pt, a pruned one
+            load_model_file(item)  # one line if it does not
+            found.append(item)
         else:
             model_info(item)  # raises with a suggestion
             found.append(item)
@@ -198,7 +201,8 @@ def _benchmark_model(name: str, batches: Sequence[int], settings: Settings, log:
 
     device = torch.device(settings.device)
     quantized = load_quantized(name) if is_quantized_file(name) else None
-    arch = quantized.meta["model_name"] if quantized else name
+    loaded = load_model_file(name) if not quantized and os.path.isfile(name) else None
+    arch = quantized.meta["model_name"] if quantized else loaded.model_name if loaded is not None else name
     if quantized and settings.input_size not in (None, quantized.input_shape):
         raise CnnzooError(f"{name} is an int8 file for {'x'.join(map(str, quantized.input_shape))} inputs; "
                           "leave --input out")
@@ -206,6 +210,8 @@ def _benchmark_model(name: str, batches: Sequence[int], settings: Settings, log:
         source = create_model(arch, **quantized.meta.get("model_args", {}))
         analysis = analyze(source, quantized.input_shape)
         del source
+    elif loaded is not None:  # the file's own network (a pruned one's widths) at the input it was trained on
+        analysis = analyze(loaded, settings.input_size)
     else:
         analysis = analyze(name, settings.input_size)  # one line if the input does not fit
     size = tuple(analysis.input_size)
@@ -215,7 +221,10 @@ def _benchmark_model(name: str, batches: Sequence[int], settings: Settings, log:
     memory = CudaMemory(device) if device.type == "cuda" else CpuMemory()
     meter: PowerMeter = power_meter(device, settings.rapl_root or RAPL_ROOT)
     base = memory.baseline()
-    model = quantized or create_model(name, in_chans=size[0]).to(device=device).eval()
+    if quantized is None:
+        model = (loaded if loaded is not None else create_model(name, in_chans=size[0])).to(device=device).eval()
+    else:
+        model = quantized
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
@@ -388,4 +397,17 @@ def _default_input(name: str) -> tuple[int, ...]:
     from ..registry import model_info
     from .quantize import is_quantized_file, load_quantized
 
-    return load_quantized(name).input_shape if is_quantized_file(name) else model_info(name).input_size
+    if is_quantized_file(name):
+        return load_quantized(name).input_shape
+    if os.path.isfile(name):
+        model = load_model_file(name)
+        own = model_info(model.model_name).input_size
+        return getattr(model, "trained_input_shape", None) or (model.in_chans, *own[1:])
+    return model_info(name).input_size
+
+
+def load_model_file(path: str) -> torch.nn.Module:
+    """The model of a file that names it (a training checkpoint, a cnnzoo safetensors file), in eval mode."""
+    from ..registry import load
+
+    return load(path).eval()

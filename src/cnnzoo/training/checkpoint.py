@@ -34,3 +34,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CnnzooError(f"{path} is not a cnnzoo training checkpoint")
     return ckpt
+
+
+def load_run_checkpoint(path: Path) -> dict[str, Any]:
+    """A training run's checkpoint with the recipe it was trained with (config and pipeline), or the user's one
+    line: what ``cnnzoo prune`` fine-tunes with and ``cnnzoo distill``'s teacher needs."""
+    if not Path(path).is_file():
+        raise CnnzooError(f"{path}: no such file; give a training run's checkpoint such as runs/x/best.pt")
+    if str(path).lower().endswith(".onnx"):
+        raise CnnzooError(f"{path} is an ONNX file; give the training checkpoint (best.pt) it came from")
+    try:
+        ckpt = load_checkpoint(Path(path))
+    except CnnzooError:
+        raise CnnzooError(f"{path} is not a cnnzoo training checkpoint, so it has no recipe; give a run's best.pt "
+                          "(train or finetune the model first)") from None
+    if not isinstance(ckpt.get("config"), dict) or "pipeline" not in ckpt or "model_name" not in ckpt:
+        raise CnnzooError(f"{path} holds weights without the recipe they were trained with (no config); give a "
+                          "run's best.pt written by cnnzoo train or finetune")
+    return ckpt

@@ -83,6 +83,8 @@ class Run:
     ckpt: dict[str, Any] | None
     #: the last epoch whose checkpoint is on disk (0: none yet)
     saved_epoch: int = 0
+    #: knowledge distillation: (the teacher's logits of every training image, temperature, alpha)
+    teacher: tuple[torch.Tensor, float, float] | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -104,7 +106,8 @@ class Outcome:
 
 
 def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: bool = False,
-        default_out: str | None = None, command: Callable[[Path], str] | None = None) -> dict[str, Any]:
+        default_out: str | None = None, command: Callable[[Path], str] | None = None,
+        init: dict[str, torch.Tensor] | None = None, teacher: Any = None) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.data``; returns the report (also written to ``report.json``).
 
     The run writes ``cfg.out``, or without it a new folder (``runs/MODEL-DATA``, ``-2``, ...; the numbers
@@ -114,6 +117,11 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: boo
 
     A fine-tuning run whose frozen part can be cached (``linear``, ``top:K``; see
     :mod:`cnnzoo.training.frozen`) trains on the cached outputs; every other run trains epoch by epoch.
+
+    ``init``: the weights a fresh run starts from instead of the builder's initialisation (a pruned network's,
+    for ``cnnzoo prune``'s fine-tuning); a resumed run takes its checkpoint's. ``teacher``: knowledge
+    distillation (a :class:`cnnzoo.training.distill.Teacher`), whose logits of the training images are computed
+    once when the run starts (and again on resume).
     """
     cfg.check()
     device = pick_device(cfg.device)
@@ -126,7 +134,9 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: boo
             log(f"nothing to resume: the run in {claim.out} finished (it trained on cached features, which keeps "
                 f"no last.pt); test top-1 {done['test_top1']:.4f} in its report.json")
             return done
-        run = start(cfg, resume, log, device, dist, claim.note)
+        run = start(cfg, resume, log, device, dist, claim.note, init)
+        if teacher is not None:
+            run.teacher = teacher.cached(run.data, run.say)
         outcome = train_frozen(run) if run.groups is not None else None
         if outcome is None:
             outcome = train_epochs(run)
@@ -173,7 +183,8 @@ def _finished_on_cache(out: Path) -> dict[str, Any] | None:
     return report if isinstance(report, dict) and report.get("cached_features") else None
 
 
-def start(cfg: TrainConfig, resume: bool, log: Any, device: torch.device, dist: Dist, note: str = "") -> Run:
+def start(cfg: TrainConfig, resume: bool, log: Any, device: torch.device, dist: Dist, note: str = "",
+          init: dict[str, torch.Tensor] | None = None) -> Run:
     """Checkpoint to resume from, seeds, data, model and the validation split; prints the run's header."""
     out = Path(cfg.out)
     say = log if dist.main else (lambda *a, **k: None)
@@ -191,6 +202,8 @@ def start(cfg: TrainConfig, resume: bool, log: Any, device: torch.device, dist: 
         if not (data.skipped and str(w.message) == skipped_message(data.skipped)):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     model, name, pipeline, groups, cfg = build_model(cfg, data, device, say, fresh=ckpt is None)
+    if init is not None and ckpt is None:
+        model.load_state_dict(init)
     asked, amp_lines = cfg, []
     if cfg.amp == "auto" or cfg.channels_last is None:
         from .amp import resolve_amp
@@ -239,8 +252,8 @@ def header(cfg: TrainConfig, name: str, data: ImageDataset, split: tuple[int, in
 def _shown(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return ",".join(map(str, value)) or "none"
-    if isinstance(value, dict):
-        return ",".join(f"{k}={v}" for k, v in value.items()) or "none"
+    if isinstance(value, dict):  # a pruned network's width map (one entry per layer) is shown by its size
+        return ",".join(f"{k}={f'<{len(v)} layers>' if isinstance(v, dict) else v}" for k, v in value.items()) or "none"
     return str(value)
 
 
@@ -360,7 +373,7 @@ def train_epochs(run: Run) -> Outcome:
                 train_model = wrap(model)
             row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[-1]["lr"]}
             row |= train_one_epoch(train_model, data, run.train_idx, run.pipeline, optimizer, scheduler, cfg, g,
-                                   device, dist, epoch, ema, scaler, progress)
+                                   device, dist, epoch, ema, scaler, progress, run.teacher)
             judged = ema.module if ema is not None else model
             row |= _validate(run, judged, row)
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -424,6 +437,7 @@ def _save_epoch(run: Run, optimizer, scheduler, scaler, ema, g, epoch, best, bes
         "ema": ema.state_dict() if ema is not None else None, "epoch": epoch, "best_metric": best,
         "best_epoch": best_epoch, "config": run.cfg.to_dict(), "history": history,
         "pipeline": _pipeline_dict(run.pipeline), "classes": list(run.data.classes),
+        "input_shape": list(run.input_shape),
         "rng": {"torch": torch.get_rng_state(), "data": g.get_state().cpu(),
                 "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None},
     })
@@ -454,7 +468,7 @@ def finish(run: Run, outcome: Outcome) -> dict[str, Any]:
     if run.dist.main:
         final_ckpt = {"model_name": run.name, "model_args": run.model.model_args, "model": _cpu(final.state_dict()),
                       "config": cfg.to_dict(), "pipeline": _pipeline_dict(run.pipeline), "classes": list(data.classes),
-                      "epoch": cfg.epochs}
+                      "input_shape": list(run.input_shape), "epoch": cfg.epochs}
         save_checkpoint(run.out / "best.pt", final_ckpt)
         write_json(run.out / "report.json", report)
         write_json(run.out / "config.json", cfg.to_dict())

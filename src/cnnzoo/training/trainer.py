@@ -176,12 +176,30 @@ def build_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_pe
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def loss_fn(cfg: TrainConfig) -> Callable[[Any, Tensor], tuple[Tensor, Tensor]]:
-    """Cross-entropy (with label smoothing), plus ``aux_weight`` x each auxiliary head's loss."""
+def distillation_loss(student: Tensor, teacher: Tensor, y: Tensor, temperature: float, alpha: float,
+                      label_smoothing: float = 0.0) -> Tensor:
+    """Hinton, Vinyals & Dean 2015 (https://arxiv.org/abs/1503.02531): ``alpha * T^2 * KL(softmax(teacher / T) ||
+    softmax(student / T)) + (1 - alpha) * CE(student, y)``, the KL averaged over the batch. The ``T^2`` keeps the
+    soft targets' gradients on the scale of the hard ones' as T changes (the paper's section 2)."""
+    soft = F.kl_div(F.log_softmax(student.float() / temperature, dim=1),
+                    F.log_softmax(teacher.float() / temperature, dim=1), reduction="batchmean", log_target=True)
+    hard = F.cross_entropy(student, y, label_smoothing=label_smoothing)
+    return alpha * temperature ** 2 * soft + (1 - alpha) * hard
 
-    def compute(out: Any, y: Tensor) -> tuple[Tensor, Tensor]:
+
+def loss_fn(cfg: TrainConfig, distill: tuple[float, float] | None = None) -> Callable[..., tuple[Tensor, Tensor]]:
+    """Cross-entropy (with label smoothing), plus ``aux_weight`` x each auxiliary head's loss.
+
+    ``distill`` = (temperature, alpha): the main head's loss is :func:`distillation_loss` against the teacher's
+    logits, given as ``compute(out, y, teacher_logits)``.
+    """
+
+    def compute(out: Any, y: Tensor, teacher: Tensor | None = None) -> tuple[Tensor, Tensor]:
         logits = out.logits if isinstance(out, AuxOutputs) else out
-        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        if teacher is not None and distill is not None:
+            loss = distillation_loss(logits, teacher, y, *distill, label_smoothing=cfg.label_smoothing)
+        else:
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         if isinstance(out, AuxOutputs):
             for aux in out.aux:
                 loss = loss + cfg.aux_weight * F.cross_entropy(aux, y, label_smoothing=cfg.label_smoothing)
@@ -218,10 +236,15 @@ def batches(indices: Tensor, batch_size: int, g: torch.Generator, dist: Dist) ->
 def train_one_epoch(model: nn.Module, data: ImageDataset, indices: Tensor, pipeline: BatchPipeline,
                     optimizer: torch.optim.Optimizer, scheduler: Any, cfg: TrainConfig, g: torch.Generator,
                     device: torch.device, dist: Dist, epoch: int, ema: nn.Module | None = None,
-                    scaler: torch.amp.GradScaler | None = None, progress: Any = None) -> dict[str, float]:
-    """One pass over the training indices; returns loss, accuracy and images/s (summed over processes)."""
+                    scaler: torch.amp.GradScaler | None = None, progress: Any = None,
+                    teacher: tuple[Tensor, float, float] | None = None) -> dict[str, float]:
+    """One pass over the training indices; returns loss, accuracy and images/s (summed over processes).
+
+    ``teacher`` = (logits of every training image, temperature, alpha): knowledge distillation, the loss of
+    :func:`distillation_loss` against the cached logits of the batch's images.
+    """
     model.train()
-    compute = loss_fn(cfg)
+    compute = loss_fn(cfg) if teacher is None else loss_fn(cfg, teacher[1:])
     per_step = scheduler if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR) else None
     total_loss = correct = seen = 0.0
     t0 = time.perf_counter()
@@ -235,7 +258,10 @@ def train_one_epoch(model: nn.Module, data: ImageDataset, indices: Tensor, pipel
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(cfg, device):
-            loss, logits = compute(model(x), y)
+            if teacher is None:
+                loss, logits = compute(model(x), y)
+            else:
+                loss, logits = compute(model(x), y, teacher[0][batch.to(teacher[0].device)][share])
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"the loss became {loss.item()} at epoch {epoch}, step {step + 1}; the last "
                                    "good checkpoint is kept — lower --lr or add --clip-grad")

@@ -1,0 +1,285 @@
+"""Structured pruning (``cnnzoo prune``): whole channels removed with Torch-Pruning, fine-tuned by the run's recipe.
+
+Torch-Pruning (Fang et al., "DepGraph: Towards Any Structural Pruning", CVPR 2023,
+https://arxiv.org/abs/2301.12900) builds the dependency graph of the network — the channels a residual add,
+a concatenation (Inception, DenseNet) or a depthwise convolution ties together — and removes each group of
+coupled channels at once, so the result is a smaller dense network that is faster on every runtime (masks
+are not). Channels are ranked by the L1 or L2 norm of their weights (Li et al. 2017) or by the first-order
+Taylor estimate of the loss change (Molchanov et al. 2019), uniformly across layers; the classifier keeps
+its classes.
+
+The MACs target is reached in ``steps`` rounds: each narrows every layer by 1 % of its channels at a time
+until the MACs, counted by cnnzoo's analyzer (exact), are at that round's share of the way to the target,
+then fine-tunes for ``epochs`` with the original run's recipe through :func:`cnnzoo.training.fit.fit`. The
+pruned network is recorded as a width map (:mod:`cnnzoo.widths`) in ``model_args``, so its files load
+wherever a model does.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import CnnzooError
+from ..registry import create_model
+from ..weights import atomic_write
+from ..widths import width_map
+
+IMPORTANCES = ("l1", "l2", "taylor")
+#: each pruning round narrows every layer by 1 % of its channels at a time, to at most 95 % removed
+RATIO_STEP, MAX_RATIO = 0.01, 0.95
+
+
+
+class PruneError(CnnzooError):
+    """A model that cannot be pruned, or a target that cannot be reached."""
+
+
+def check_prunable(model: nn.Module) -> None:
+    """Refuse, in one line, a model with a layer that Torch-Pruning's dependency graph cannot follow.
+
+    Such a layer says why in its ``unprunable`` attribute (ResNet's option-A shortcut). Every family was
+    pruned on a small input to find them; tests/test_prune.py prunes each family and checks this refusal.
+    """
+    why = next((m.unprunable for m in model.modules() if getattr(m, "unprunable", None)), None)
+    if why:
+        raise PruneError(f"{model.model_name} cannot be pruned: {why}")
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """The exact MACs of one image through ``model`` (cnnzoo's analyzer)."""
+    from ..analysis import analyze
+
+    return analyze(model, input_shape).totals.macs
+
+
+def unpruned_args(model: nn.Module) -> dict[str, Any]:
+    """The builder's arguments of ``model`` without its width map: the network before any pruning."""
+    return {k: v for k, v in (model.model_args or {}).items() if k != "widths"}
+
+
+def _importance(kind: str):
+    import torch_pruning as tp
+
+    if kind == "l1":
+        return tp.importance.GroupMagnitudeImportance(p=1)
+    if kind == "l2":
+        return tp.importance.GroupMagnitudeImportance(p=2)
+    if kind == "taylor":
+        return tp.importance.GroupTaylorImportance()
+    raise PruneError(f"unknown --importance {kind!r}; use {', '.join(IMPORTANCES)}")
+
+
+def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, importance: str = "l1",
+             batch: tuple[Tensor, Tensor] | None = None) -> int:
+    """Remove channels of ``model`` (in place) until its MACs are at most ``target_macs``; returns them.
+
+    ``batch`` (preprocessed images and labels) gives the gradients of ``taylor`` importance.
+    """
+    try:
+        import torch_pruning as tp
+    except ImportError:
+        raise PruneError("pruning needs Torch-Pruning: pip install 'cnnzoo[lightweight]'") from None
+    name = model.model_name
+    check_prunable(model)
+    if importance == "taylor" and batch is None:
+        raise PruneError("taylor importance needs a batch of images for its gradients")
+    was_training = model.training
+    model.eval()
+    param = next(model.parameters())
+    example = torch.zeros(1, *input_shape, device=param.device)
+    ignored = [model.get_submodule(n) for n in (model.classifier_name, *model.aux_classifier_names)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Torch-Pruning's notes on unwrapped parameters and the like
+        try:
+            pruner = tp.pruner.MetaPruner(model, example, importance=_importance(importance),
+                                          pruning_ratio=MAX_RATIO, iterative_steps=round(MAX_RATIO / RATIO_STEP),
+                                          ignored_layers=ignored)
+        except Exception as exc:  # noqa: BLE001 - Torch-Pruning's tracer failing on an architecture
+            raise PruneError(f"{name} cannot be pruned: Torch-Pruning could not trace its channel dependencies "
+                             f"({type(exc).__name__}: {str(exc)[:120]})") from exc
+        macs = count_macs(model, input_shape)
+        for _ in range(pruner.iterative_steps):
+            if macs <= target_macs:
+                break
+            if importance == "taylor":
+                model.zero_grad()
+                x, y = batch
+                out = model(x)
+                F.cross_entropy(out.logits if hasattr(out, "logits") else out, y).backward()
+            pruner.step()
+            macs = count_macs(model, input_shape)
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    if macs > target_macs:
+        raise PruneError(f"{name} reached {macs:,} MACs with {MAX_RATIO:.0%} of its channels removed, above the "
+                         f"target {target_macs:,}; ask for a larger --macs fraction")
+    return macs
+
+
+def record(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, dict[str, int]]:
+    """The width map of the pruned ``model``, checked: the network it rebuilds computes the same outputs."""
+    name = model.model_name
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        original = create_model(name, **unpruned_args(model))
+    try:
+        widths = width_map(original, model)
+    except ValueError as exc:
+        raise PruneError(f"{name} cannot be pruned: {exc}") from None
+    rebuilt = create_model(name, **unpruned_args(model), widths=widths)
+    rebuilt.load_state_dict(model.state_dict())
+    device = next(model.parameters()).device
+    x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+    was = model.training
+    with torch.no_grad():
+        same = torch.allclose(model.eval()(x), rebuilt.to(device).eval()(x), rtol=1e-4, atol=1e-5)
+    model.train(was)
+    if not same:
+        raise PruneError(f"{name} cannot be pruned: the network rebuilt from its recorded widths computes "
+                         "other outputs than the pruned one")
+    model.model_args = {**unpruned_args(model), "widths": widths}
+    return widths
+
+
+# ---------------------------------------------------------------------------------------------- the command
+
+def macs_targets(start: int, original: int, fraction: float, steps: int) -> list[int]:
+    """Each round's MACs target: an equal share of the way from ``start`` to ``fraction`` of ``original``."""
+    goal = fraction * original
+    return [int(start - (start - goal) * k / steps) for k in range(1, steps + 1)]
+
+
+def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int = 1, epochs: int = 1,
+              lr: float | None = None, data: str | None = None, data_root: str | None = None, out: str | None = None,
+              resume: bool = False, overwrite: bool = False, limit_train: int | None = None,
+              limit_test: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Prune the trained model of checkpoint ``path`` to ``fraction`` of its MACs in ``steps`` rounds, each
+    fine-tuned ``epochs`` epochs with the run's own recipe (at ``lr``: by default a tenth of the recipe's).
+
+    The folder holds ``step-K/`` (each an ordinary training run, resumable), ``pruned-K.pt`` (round K's
+    pruned weights before fine-tuning), and at the end ``best.pt`` (the last round's fine-tuned weights)
+    and ``report.json``. Returns the report.
+    """
+    from . import runfolder
+    from .checkpoint import load_checkpoint, load_run_checkpoint, save_checkpoint
+    from .config import TrainConfig
+    from .fit import fit
+    from .outputs import write_json
+
+    if not 0 < fraction < 1:
+        raise PruneError(f"--macs {fraction:g} is not a fraction of the model's MACs in (0, 1); e.g. --macs 0.5 "
+                         "keeps half")
+    if importance not in IMPORTANCES:
+        raise PruneError(f"unknown --importance {importance!r}; use {', '.join(IMPORTANCES)}")
+    ckpt = load_run_checkpoint(path)
+    name = ckpt["model_name"]
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_prunable(create_model(name, **ckpt["model_args"]))
+    config = ckpt["config"]
+    base = runfolder.default_base(name, (data or config["data"]) + "-pruned")
+    claim = runfolder.claim(out, base, resume, overwrite)
+    folder = claim.out
+    try:
+        model = create_model(name, **ckpt["model_args"])
+        model.load_state_dict(ckpt["model"])
+        p = ckpt["pipeline"]
+        input_shape = (model.in_chans, *(2 * (p["size"] or _data_side(config, data, data_root),)))
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            original_macs = count_macs(create_model(name, **unpruned_args(model)), input_shape)
+        start_macs = count_macs(model, input_shape)
+        targets = macs_targets(start_macs, original_macs, fraction, steps)
+        train = {**config, "data": data or config["data"], "epochs": epochs, "progress": False,
+                 "lr": lr if lr is not None else config["lr"] / 10, "warmup_epochs": 0.0,
+                 **({"data_root": data_root} if data_root else {}),
+                 **({"limit_train": limit_train} if limit_train else {}),
+                 **({"limit_test": limit_test} if limit_test else {})}
+        log(f"cnnzoo prune: {name} from {path}, {start_macs:,} MACs ({start_macs / original_macs:.1%} of the "
+            f"unpruned network's {original_macs:,}) to {fraction:.0%} in {steps} round(s) of {importance} pruning, "
+            f"each fine-tuned {epochs} epoch(s) at lr {train['lr']:g} (recipe {config.get('recipe')})")
+        rounds = []
+        current = ckpt
+        for k, target in enumerate(targets, 1):
+            step_dir = folder / f"step-{k}"
+            if (step_dir / "best.pt").is_file():
+                current = load_checkpoint(step_dir / "best.pt")
+                log(f"round {k}: done before ({step_dir / 'best.pt'})")
+                rounds.append(json.loads((step_dir / "report.json").read_text()) | {"round": k})
+                continue
+            pruned_file = folder / f"pruned-{k}.pt"
+            again = resume and (step_dir / "last.pt").is_file()
+            if pruned_file.is_file():
+                pruned = load_checkpoint(pruned_file)
+            else:
+                model = create_model(name, **current["model_args"])
+                model.load_state_dict(current["model"])
+                batch = _taylor_batch(config, data, data_root, current["pipeline"]) if importance == "taylor" else None
+                macs = prune_to(model, input_shape, target, importance, batch)
+                widths = record(model, input_shape)
+                pruned = {**{k2: current[k2] for k2 in ("config", "pipeline", "classes") if k2 in current},
+                          "model_name": name, "model_args": model.model_args, "model": model.state_dict(),
+                          "macs": macs, "epoch": 0}
+                save_checkpoint(pruned_file, pruned)
+                log(f"round {k}: {macs:,} MACs ({macs / original_macs:.1%}), {len(widths)} layers narrowed; "
+                    f"fine-tuning in {step_dir}")
+            cfg = TrainConfig.from_dict({**train, "model": name, "out": str(step_dir),
+                                         "model_kwargs": {**config.get("model_kwargs", {}),
+                                                          "widths": pruned["model_args"]["widths"]}})
+            report = fit(cfg, resume=again, overwrite=not again, log=lambda s, k=k: log(f"  round {k}: {s}"),
+                         init=pruned["model"])
+            current = load_checkpoint(step_dir / "best.pt")
+            rounds.append({"round": k, **{key: report[key] for key in ("test_top1", "best_val_acc")}})
+        final = create_model(name, **current["model_args"])
+        macs = count_macs(final, input_shape)
+        params = sum(p.numel() for p in final.parameters())
+        atomic_write(folder / "best.pt", lambda tmp: shutil.copyfile(folder / f"step-{steps}" / "best.pt", tmp))
+        summary = {"model": name, "source": str(path), "importance": importance, "macs_fraction_asked": fraction,
+                   "macs_original": original_macs, "macs_start": start_macs, "macs": macs,
+                   "macs_fraction": macs / original_macs, "params": params, "rounds": rounds,
+                   "test_top1": rounds[-1]["test_top1"], "widths": current["model_args"]["widths"]}
+        write_json(folder / "report.json", summary)
+        log(f"pruned {name}: {macs:,} MACs ({macs / original_macs:.1%} of {original_macs:,}), {params:,} parameters; "
+            f"test top-1 {summary['test_top1']:.4f}; weights: {folder / 'best.pt'} (loads like any checkpoint: "
+            f"cnnzoo summary/eval/predict/export {folder / 'best.pt'})")
+        return summary
+    finally:
+        claim.release()
+
+
+def _on_data(config: dict[str, Any], data: str | None, data_root: str | None):
+    """The run's config on ``data`` (default: its own) in ``data_root``."""
+    from .config import TrainConfig
+
+    return TrainConfig.from_dict({**config, "data": data or config["data"],
+                                  **({"data_root": data_root} if data_root else {})})
+
+
+def _data_side(config: dict[str, Any], data: str | None, data_root: str | None) -> int:
+    from .fit import decode_size
+    from ..datasets.readers import load_dataset
+
+    cfg = _on_data(config, data, data_root)
+    size, resize = decode_size(cfg)
+    return load_dataset(cfg.data, cfg.data_root, image_size=size, resize=resize).image_shape[1]
+
+
+def _taylor_batch(config: dict[str, Any], data: str | None, data_root: str | None,
+                  pipeline: dict[str, Any], n: int = 64) -> tuple[Tensor, Tensor]:
+    """A seeded batch of ``n`` training images, preprocessed, with their labels (for Taylor importance)."""
+    from .augment import BatchPipeline
+    from .fit import prepare_data
+
+    cfg = _on_data(config, data, data_root)
+    d = prepare_data(cfg)
+    pick = torch.randperm(len(d.train_labels), generator=torch.Generator().manual_seed(cfg.seed))[:n]
+    pipe = BatchPipeline(tuple(pipeline["mean"]), tuple(pipeline["std"]), pipeline["size"], pipeline["fit"])
+    return pipe(d.train_images[pick]), d.train_labels[pick]

@@ -1,0 +1,3 @@
+"""Detectors of torchvision's framework on any zoo backbone (filled in below)."""
+
+DETECTORS = ("fasterrcnn", "retinanet", "fcos")

@@ -1,0 +1,271 @@
+"""Training FCN segmenters and detectors: one config, run folders and checkpoints as ``cnnzoo train``'s.
+
+A run writes its folder (``runs/BACKBONE-HEAD-DATA``, then ``-2``, ... without ``--out``; a folder holding a
+run is refused unless ``--resume`` or ``--overwrite``, and locked while the run writes it, as
+:mod:`cnnzoo.training.runfolder` does for classifiers): ``config.json``, ``last.pt`` after every epoch
+(model, optimiser, schedule, data order and history: a resumed run ends with the same weights),
+``metrics.csv`` and, at the end, ``report.json`` with the final weights' figures on the held-out split
+(never the best epoch's: picking it on the split it is reported on would flatter it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import CnnzooError
+from ..training import runfolder
+from ..training.checkpoint import load_checkpoint, save_checkpoint
+from ..training.config import setting
+from ..training.outputs import write_csv, write_json
+from ..training.trainer import build_optimizer, lr_factor, pick_device
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class DenseConfig:
+    """The settings of a segmentation or detection run (each is a flag of ``cnnzoo segment/detect train``)."""
+
+    task: str = setting("segmentation", "segmentation or detection", scope="none")
+    backbone: str = setting("resnet18", "registered model whose stages feed the head", scope="none")
+    data: str = setting("", "a VOC-layout folder (segmentation, detection) or a COCO JSON file (detection)")
+    head: str = setting("fcn8s", "fcn32s, fcn16s or fcn8s; detection: fasterrcnn, retinanet or fcos")
+    weights: str | None = setting(None, "the backbone's pretrained weights: a tag such as imagenet, or a file "
+                                        "(default: its initial weights, i.e. from scratch)")
+    epochs: int = setting(20, "passes over the training split")
+    batch_size: int = setting(16, "images per optimisation step")
+    optimizer: str = setting("adamw", "sgd or adamw")
+    lr: float = setting(1e-3, "peak learning rate")
+    momentum: float = setting(0.9, "SGD momentum")
+    nesterov: bool = setting(False, "Nesterov momentum")
+    weight_decay: float = setting(1e-4, "weight decay")
+    schedule: str = setting("onecycle", "learning-rate schedule: cosine, onecycle, multistep or constant")
+    warmup_epochs: float = setting(1.0, "epochs of linear warm-up")
+    milestones: tuple[float, ...] = setting((0.5, 0.75), "multistep: where the rate drops, as fractions of the run")
+    gamma: float = setting(0.1, "multistep: the rate's factor at each milestone")
+    step_epochs: int = setting(8, "unused by the dense schedules; kept for the shared schedule code", scope="none")
+    augment: tuple[str, ...] = setting(("flip",), "augmentations, applied alike to image and target: flip")
+    image_size: int | None = setting(None, "resize images (and masks) to this side (default: their own size)")
+    min_score: float = setting(0.05, "detection: the score below which detections are dropped")
+    limit_train: int | None = setting(None, "use only the first N training images (quick runs)")
+    limit_val: int | None = setting(None, "evaluate on the first N held-out images only")
+    seed: int = setting(0, "seed of initialisation and data order")
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
+    out: str | None = setting(None, "run folder (default: runs/BACKBONE-HEAD-DATA, then -2, -3, ...)")
+
+    def check(self) -> None:
+        from .detection import DETECTORS
+        from .segmentation import HEADS
+
+        heads = HEADS if self.task == "segmentation" else DETECTORS
+        rules = [("epochs", self.epochs >= 1, "at least 1"), ("batch_size", self.batch_size >= 1, "at least 1"),
+                 ("lr", self.lr > 0, "positive"), ("weight_decay", self.weight_decay >= 0, "0 or more"),
+                 ("head", self.head in heads, "one of " + ", ".join(heads)),
+                 ("optimizer", self.optimizer in ("sgd", "adamw"), "sgd or adamw"),
+                 ("schedule", self.schedule in ("cosine", "onecycle", "multistep", "constant"),
+                  "cosine, onecycle, multistep or constant"),
+                 ("augment", all(a in ("flip",) for a in self.augment), "flip, or '' for none"),
+                 ("image_size", self.image_size is None or self.image_size >= 16, "at least 16"),
+                 ("warmup_epochs", self.warmup_epochs >= 0, "0 or more"),
+                 ("limit_train", self.limit_train is None or self.limit_train >= 1, "at least 1"),
+                 ("limit_val", self.limit_val is None or self.limit_val >= 1, "at least 1")]
+        for name, ok, rule in rules:
+            if not ok:
+                value = getattr(self, name)
+                shown = ",".join(map(str, value)) if isinstance(value, tuple) else repr(value)
+                raise CnnzooError(f"--{name.replace('_', '-')} must be {rule}, got {shown}")
+
+
+def default_base(cfg: DenseConfig) -> Path:
+    return runfolder.default_base(f"{cfg.backbone}-{cfg.head}", Path(cfg.data.rstrip("/")).stem or "data")
+
+
+def continue_command(cfg: DenseConfig, out: Path) -> str:
+    command = "segment" if cfg.task == "segmentation" else "detect"
+    return (f"cnnzoo {command} train {cfg.backbone} --data {shlex.quote(cfg.data)} --out {shlex.quote(str(out))} "
+            f"--epochs {cfg.epochs} --resume")
+
+
+def flip_pairs(images: Tensor, masks: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Each image and its mask mirrored left-right together, with probability 1/2."""
+    flip = torch.rand(len(images), generator=g) < 0.5
+    images, masks = images.clone(), masks.clone()
+    images[flip] = images[flip].flip(-1)
+    masks[flip] = masks[flip].flip(-1)
+    return images, masks
+
+
+def normalise(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """uint8 ``N x C x H x W`` to float, per-channel standardised."""
+    m = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
+    return (images.float() / 255 - m) / s
+
+
+def channel_stats(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    x = images.float() / 255
+    return tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(x.std(dim=(0, 2, 3)).tolist())
+
+
+@dataclass
+class Task:
+    """What differs between segmentation and detection: data, model, one step's loss, evaluation."""
+
+    train: Any
+    val: Any
+    model: nn.Module
+    meta: dict[str, Any]
+    model_config: dict[str, Any]
+    step: Callable[[nn.Module, Tensor, torch.Generator], Tensor]
+    evaluate: Callable[[nn.Module], dict[str, Any]]
+    summary: Callable[[dict[str, Any]], str]
+
+
+def fit_dense(cfg: DenseConfig, build: Callable[[DenseConfig, torch.device], Task], resume: bool = False,
+              overwrite: bool = False, log: Any = print) -> dict[str, Any]:
+    """Train what ``build`` makes for ``cfg``; returns the report (also ``report.json`` in the run folder)."""
+    cfg.check()
+    device = pick_device(cfg.device)
+    claim = runfolder.claim(cfg.out, default_base(cfg), resume, overwrite)
+    cfg = dataclasses.replace(cfg, out=str(claim.out))
+    out = claim.out
+    try:
+        ckpt = load_checkpoint(out / "last.pt") if resume else None
+        if ckpt is not None:
+            saved = DenseConfig(**{**ckpt["config"], "epochs": cfg.epochs, "out": cfg.out, "device": cfg.device})
+            saved.augment, saved.milestones = tuple(saved.augment), tuple(saved.milestones)
+            cfg = saved
+        torch.manual_seed(cfg.seed)
+        task = build(cfg, device)
+        model = task.model.to(device)
+        n = len(task.train.images)
+        steps_per_epoch = max(1, -(-n // cfg.batch_size))
+        optimizer = build_optimizer(cfg, model)  # type: ignore[arg-type]
+        factor = lr_factor(cfg, steps_per_epoch)  # type: ignore[arg-type]
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)  # type: ignore[arg-type]
+        history: list[dict[str, Any]] = []
+        first = 1
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            history, first = ckpt["history"], ckpt["epoch"] + 1
+            log(f"resuming {out} at epoch {first} of {cfg.epochs}")
+        else:
+            write_json(out / "config.json", dataclasses.asdict(cfg))
+        log(f"{cfg.task}: {cfg.head} on {cfg.backbone} ({cfg.weights or 'from scratch'}), {n} training and "
+            f"{len(task.val.images)} held-out images of {tuple(task.train.images.shape[1:])}, {cfg.epochs} epochs, "
+            f"device {device}; run folder {out}")
+        for epoch in range(first, cfg.epochs + 1):
+            started, cpu0 = time.perf_counter(), time.process_time()
+            model.train()
+            g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # the order of epoch k, resumed or not
+            order = torch.randperm(n, generator=g)
+            total, count = 0.0, 0
+            for s in range(0, n, cfg.batch_size):
+                idx = order[s:s + cfg.batch_size]
+                loss = task.step(model, idx, g)
+                if not torch.isfinite(loss):
+                    raise CnnzooError(f"the loss diverged (it is {loss.item()}) at epoch {epoch}; lower --lr")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total, count = total + loss.item() * len(idx), count + len(idx)
+            train_time, cpu = time.perf_counter() - started, time.process_time() - cpu0
+            figures = task.evaluate(model)
+            row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": total / max(1, count),
+                   **{k: v for k, v in figures.items() if isinstance(v, float)},
+                   "epoch_time": train_time, "cpu_time": cpu}
+            history.append(row)
+            log(f"epoch {epoch}/{cfg.epochs}: loss {row['train_loss']:.4f}, {task.summary(figures)} "
+                f"({train_time:.1f} s, process CPU {cpu:.1f} s)")
+            save_checkpoint(out / "last.pt", {
+                "task": cfg.task, "config": dataclasses.asdict(cfg), "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch,
+                "history": history, "meta": task.meta, task.meta["config_key"]: task.model_config})
+            write_csv(out / "metrics.csv", list(row), history)
+        final = task.evaluate(model)
+        report = {"task": cfg.task, "backbone": cfg.backbone, "head": cfg.head, "weights": cfg.weights,
+                  "epochs": cfg.epochs, "train_images": n, "held_out_images": len(task.val.images),
+                  "train_time_s": sum(r["epoch_time"] for r in history),
+                  "train_cpu_s": sum(r["cpu_time"] for r in history), **final}
+        write_json(out / "report.json", report)
+        log(f"done: {task.summary(final)} on the held-out split; {out / 'last.pt'}, {out / 'report.json'}")
+        return report
+    except KeyboardInterrupt:
+        from ..training.fit import Interrupted
+
+        raise Interrupted(f"continue with: {continue_command(cfg, out)}") from None
+    finally:
+        claim.release()
+
+
+def config_from_args(args: Any, task: str) -> DenseConfig:
+    """The config of a ``train`` command's parsed flags (unset flags keep the config's defaults)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(DenseConfig)
+              if getattr(args, f.name, None) is not None and f.name not in ("task",)}
+    return DenseConfig(task=task, **values)
+
+
+def dump(cfg: DenseConfig) -> str:
+    return json.dumps(dataclasses.asdict(cfg), indent=2)
+
+
+# ---------------------------------------------------------------------------------------------- segmentation
+
+def segment(model: nn.Module, images: Tensor, mean: tuple[float, ...], std: tuple[float, ...],
+            batch_size: int = 32) -> Tensor:
+    """Per-pixel classes ``N x H x W`` (int64, CPU) of uint8 ``images``."""
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch_size):
+            out.append(model(normalise(images[s:s + batch_size].to(device), mean, std)).argmax(1).cpu())
+    return torch.cat(out)
+
+
+def segmentation_task(cfg: DenseConfig, device: torch.device) -> Task:
+    """FCN training on a VOC-layout folder's ``train`` split, evaluated on its ``val`` split."""
+    import torch.nn.functional as F
+
+    from ..datasets.dense import load_voc_segmentation
+    from .metrics import IGNORE, confusion_matrix, segmentation_metrics
+    from .segmentation import create_segmenter
+
+    train = load_voc_segmentation(cfg.data, "train", cfg.image_size)
+    val = load_voc_segmentation(cfg.data, "val", cfg.image_size, classes=train.classes)
+    if cfg.limit_train:
+        train.images, train.masks = train.images[:cfg.limit_train], train.masks[:cfg.limit_train]
+    if cfg.limit_val:
+        val.images, val.masks = val.images[:cfg.limit_val], val.masks[:cfg.limit_val]
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.weights else channel_stats(train.images)
+    model = create_segmenter(cfg.backbone, train.num_classes, cfg.head, weights=cfg.weights, in_chans=3)
+    meta = {"classes": list(train.classes), "mean": list(mean), "std": list(std),
+            "image_size": list(train.images.shape[-2:]), "config_key": "segmenter"}
+
+    def step(m: nn.Module, idx: Tensor, g: torch.Generator) -> Tensor:
+        x, y = train.images[idx], train.masks[idx]
+        if "flip" in cfg.augment:
+            x, y = flip_pairs(x, y, g)
+        return F.cross_entropy(m(normalise(x.to(device), mean, std)), y.to(device).long(), ignore_index=IGNORE)
+
+    def evaluate(m: nn.Module) -> dict[str, Any]:
+        pred = segment(m, val.images, mean, std)
+        return segmentation_metrics(confusion_matrix(pred, val.masks, train.num_classes), train.classes)
+
+    def summary(f: dict[str, Any]) -> str:
+        return f"held-out mean IoU {f['mean_iou']:.4f}, pixel accuracy {f['pixel_accuracy']:.4f}"
+
+    return Task(train, val, model, meta, model.config, step, evaluate, summary)

@@ -87,6 +87,9 @@ def _collect(records: list, read, what: str) -> tuple[list, list[str]]:
 
 def read_classes(root: Path, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """The class names of a VOC-layout folder: ``labels.txt`` (one a line, background first), else ``default``."""
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist; give a PASCAL VOC-layout folder "
+                           "(`cnnzoo data scenes --out DIR` writes one)")
     path = root / "labels.txt"
     if path.is_file():
         names = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())

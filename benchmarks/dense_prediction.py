@@ -45,25 +45,47 @@ def measured(fn):
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_segmentation(args: argparse.Namespace, data: Path, out: Path) -> list[dict]:
-    from cnnzoo.dense.fit import DenseConfig, fit_dense, segmentation_task
+def train_job(job: dict) -> dict:
+    """One training run in its own process (``threads`` torch threads), with that process's wall and CPU time."""
+    import torch
 
-    weights = cached_imagenet("resnet18")
-    print(f"segmentation backbone resnet18: {'ImageNet weights (cached)' if weights else 'from scratch (no ImageNet weights in the local cache)'}")
-    rows = []
-    for head in args.heads.split(","):
-        cfg = DenseConfig(task="segmentation", backbone="resnet18", data=str(data), head=head, weights=weights,
-                          epochs=args.epochs, batch_size=16, lr=args.lr, limit_train=args.train,
-                          out=str(out / f"seg-{head}"), device="cpu", seed=0)
-        report, wall, cpu = measured(lambda: fit_dense(cfg, segmentation_task, overwrite=True,
-                                                       log=lambda *a: print(" ", *a, flush=True)))
-        rows.append({"head": head, "weights": weights or "scratch", "mean_iou": report["mean_iou"],
-                     "pixel_accuracy": report["pixel_accuracy"], "per_class_iou": report["per_class_iou"],
-                     "wall_s": wall, "cpu_s": cpu, "epochs": args.epochs, "train_images": report["train_images"],
-                     "held_out_images": report["held_out_images"]})
-        print(f"{head}: held-out mean IoU {report['mean_iou']:.4f}, pixel accuracy {report['pixel_accuracy']:.4f}; "
-              f"wall {wall / 60:.1f} min, process CPU {cpu / 60:.1f} min", flush=True)
-    return rows
+    from cnnzoo.dense.fit import DenseConfig, detection_task, fit_dense, segmentation_task
+
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(job.pop("threads"))
+    cfg = DenseConfig(**job)
+    build = segmentation_task if cfg.task == "segmentation" else detection_task
+    report, wall, cpu = measured(lambda: fit_dense(cfg, build, overwrite=True,
+                                                   log=lambda *a: print(f"  [{cfg.head}]", *a, flush=True)))
+    print(f"{cfg.head} done: wall {wall / 60:.1f} min, process CPU {cpu / 60:.1f} min", flush=True)
+    return {**report, "wall_s": wall, "cpu_s": cpu}
+
+
+def run_jobs(args: argparse.Namespace, data: Path, out: Path) -> list[dict]:
+    """The segmentation heads and the detector, each a process of its own (``--jobs`` at once)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = []
+    if args.skip != "seg":
+        weights = cached_imagenet("resnet18")
+        print(f"segmentation backbone resnet18: {_source(weights)}")
+        jobs += [dict(task="segmentation", backbone="resnet18", data=str(data), head=head, weights=weights,
+                      epochs=args.epochs, batch_size=16, lr=args.lr, limit_train=args.train,
+                      out=str(out / f"seg-{head}"), device="cpu", seed=0, threads=args.threads)
+                 for head in args.heads.split(",")]
+    if args.skip != "det":
+        weights = cached_imagenet(args.det_backbone)
+        print(f"detection backbone {args.det_backbone}: {_source(weights)}")
+        jobs.append(dict(task="detection", backbone=args.det_backbone, data=str(data), head=args.detector,
+                         weights=weights, epochs=args.det_epochs, batch_size=16, lr=args.det_lr,
+                         limit_train=args.det_train, out=str(out / f"det-{args.detector}"), device="cpu", seed=0,
+                         threads=args.threads))
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        return list(pool.map(train_job, jobs))
+
+
+def _source(weights: str | None) -> str:
+    return "ImageNet weights (cached)" if weights else "from scratch (no ImageNet weights in the local cache)"
 
 
 def background_floor(data: Path) -> float:
@@ -101,17 +123,45 @@ def seg_picture(data: Path, out: Path, heads: list[str], path: Path, n: int = 4)
     sheet.resize((sheet.width * 2, sheet.height * 2), Image.NEAREST).save(path)
 
 
+def det_picture(data: Path, run: Path, path: Path, n: int = 4) -> None:
+    """Held-out scenes with the detector's boxes (score >= 0.5), class and score."""
+    from PIL import Image
+
+    from cnnzoo.datasets.dense import load_voc_detection
+    from cnnzoo.dense.detection import load_detector
+    from cnnzoo.dense.fit import detect
+    from cnnzoo.dense.visual import draw_boxes
+
+    val = load_voc_detection(data, "val")
+    det, meta = load_detector(run / "last.pt")
+    preds = detect(det, val.images[:n])
+    side = val.images.shape[-1] * 2
+    sheet = Image.new("RGB", (side * n, side), "white")
+    for k, (im, p) in enumerate(zip(val.images[:n], preds)):
+        keep = p["scores"] >= 0.5
+        big = Image.fromarray(im.permute(1, 2, 0).numpy()).resize((side, side), Image.NEAREST)
+        pic = draw_boxes(np.asarray(big), (p["boxes"][keep] * 2).tolist(), p["labels"][keep].tolist(),
+                         p["scores"][keep].tolist(), meta["classes"])
+        sheet.paste(pic, (k * side, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("runs/bench-scenes96"), help="fashion-scenes folder (made "
                                                                                   "if missing)")
     p.add_argument("--out", type=Path, default=Path("runs/bench-dense"))
-    p.add_argument("--train", type=int, default=1000, help="training scenes used")
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--train", type=int, default=1500, help="training scenes the segmenters use")
+    p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--heads", default="fcn32s,fcn16s,fcn8s")
-    p.add_argument("--det-epochs", type=int, default=8)
+    p.add_argument("--det-epochs", type=int, default=6)
+    p.add_argument("--det-train", type=int, default=1000, help="training scenes the detector uses")
     p.add_argument("--det-backbone", default="resnet18")
+    p.add_argument("--detector", default="fasterrcnn")
+    p.add_argument("--det-lr", type=float, default=1e-3)
+    p.add_argument("--jobs", type=int, default=4, help="training runs at once, each a process of its own")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: no time lost spinning on a busy machine)")
     p.add_argument("--skip", choices=("seg", "det"), help="leave one part out")
     args = p.parse_args()
@@ -129,24 +179,31 @@ def main() -> None:
     path = ROOT / "results/dense-prediction.json"
     results: dict = json.loads(path.read_text()) if path.is_file() else {}  # a part run alone keeps the other's
     results.update(machine=machine().line(), load_start=os.getloadavg())
-    if args.skip != "seg":
-        rows = run_segmentation(args, args.data, args.out)
+    reports = run_jobs(args, args.data, args.out)
+    seg = [r for r in reports if r["task"] == "segmentation"]
+    det = [r for r in reports if r["task"] == "detection"]
+    if seg:
         floor = background_floor(args.data)
-        results["segmentation"] = rows
+        results["segmentation"] = seg
         results["background_floor_mean_iou"] = floor
-        print(f"\n| head | held-out mean IoU | pixel accuracy | wall (min) | process CPU (min) |")
-        print("|---|---|---|---|---|")
-        for r in rows:
-            print(f"| {r['head']} | {r['mean_iou']:.4f} | {r['pixel_accuracy']:.4f} | {r['wall_s'] / 60:.1f} | "
-                  f"{r['cpu_s'] / 60:.1f} |")
-        print(f"| all background (floor) | {floor:.4f} | | | |")
-        by = {r["head"]: r for r in rows}
+        print("\n| head | held-out mean IoU | pixel accuracy | epochs x images | wall (min) | process CPU (min) |")
+        print("|---|---|---|---|---|---|")
+        for r in seg:
+            print(f"| {r['head']} | {r['mean_iou']:.4f} | {r['pixel_accuracy']:.4f} | {r['epochs']} x "
+                  f"{r['train_images']} | {r['wall_s'] / 60:.1f} | {r['cpu_s'] / 60:.1f} |")
+        print(f"| all background (floor) | {floor:.4f} | | | | |")
+        by = {r["head"]: r for r in seg}
         if "fcn32s" in by and "fcn8s" in by:
             print(f"fcn8s / fcn32s mean IoU: {by['fcn8s']['mean_iou'] / by['fcn32s']['mean_iou']:.3f}")
-        print("per-class IoU:", json.dumps({r["head"]: r["per_class_iou"] for r in rows}, indent=None))
-        seg_picture(args.data, args.out, [r["head"] for r in rows], ROOT / "docs/images/dense-seg.png")
-    if args.skip != "det":
-        from benchmarks_det import run_detection  # noqa: F401  (filled in below)
+        print("per-class IoU:", json.dumps({r["head"]: r["per_class_iou"] for r in seg}))
+        seg_picture(args.data, args.out, [r["head"] for r in seg], ROOT / "docs/images/dense-seg.png")
+    if det:
+        results["detection"] = det
+        for r in det:
+            print(f"\n{r['head']} on {r['backbone']}: held-out mAP@0.5 {r['map_50']:.4f}, COCO mAP {r['map']:.4f}, "
+                  f"mAP@0.75 {r['map_75']:.4f}; {r['epochs']} epochs x {r['train_images']} images; wall "
+                  f"{r['wall_s'] / 60:.1f} min, process CPU {r['cpu_s'] / 60:.1f} min")
+            det_picture(args.data, args.out / f"det-{r['head']}", ROOT / "docs/images/dense-det.png")
     results["load_end"] = os.getloadavg()
     print(f"load average at end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     path.parent.mkdir(exist_ok=True)

@@ -269,3 +269,87 @@ def segmentation_task(cfg: DenseConfig, device: torch.device) -> Task:
         return f"held-out mean IoU {f['mean_iou']:.4f}, pixel accuracy {f['pixel_accuracy']:.4f}"
 
     return Task(train, val, model, meta, model.config, step, evaluate, summary)
+
+
+# ---------------------------------------------------------------------------------------------- detection
+
+def detection_splits(cfg: DenseConfig) -> tuple[Any, Any]:
+    """The training and held-out sets: a VOC-layout folder's train/val, or a COCO file and its val twin."""
+    from ..datasets.dense import DatasetError, load_coco, load_voc_detection
+
+    path = Path(cfg.data)
+    if path.is_dir():
+        train = load_voc_detection(path, "train")
+        return train, load_voc_detection(path, "val", classes=train.classes)
+    if path.suffix != ".json":
+        raise DatasetError(f"--data {path}: give a VOC-layout folder or a COCO .json file")
+    val_path = path.with_name(path.name.replace("train", "val"))
+    if val_path == path or not val_path.is_file():
+        raise DatasetError(f"no held-out COCO file beside {path} (looked for {val_path.name})")
+    train = load_coco(path)
+    val = load_coco(val_path)
+    if val.classes != train.classes:
+        raise DatasetError(f"{val_path} names other categories than {path}")
+    return train, val
+
+
+def detect(model: nn.Module, images: Tensor, batch_size: int = 16) -> list[dict[str, Tensor]]:
+    """The detections (``boxes``, ``labels``, ``scores`` on the CPU) of uint8 ``images``."""
+    device = next(model.parameters()).device
+    model.eval()
+    out: list[dict[str, Tensor]] = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch_size):
+            batch = [im.to(device).float() / 255 for im in images[s:s + batch_size]]
+            out += [{k: v.cpu() for k, v in d.items()} for d in model(batch)]
+    return out
+
+
+def detection_metrics(preds: list[dict[str, Tensor]], boxes: list[Tensor], labels: list[Tensor]) -> dict[str, Any]:
+    """COCO mAP (IoU 0.5:0.95) and mAP@0.5, by torchmetrics' ``MeanAveragePrecision`` (faster_coco_eval)."""
+    from torchmetrics.detection import MeanAveragePrecision
+
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="faster_coco_eval")
+    metric.update(preds, [{"boxes": b, "labels": lab} for b, lab in zip(boxes, labels)])
+    r = metric.compute()
+    return {"map": float(r["map"]), "map_50": float(r["map_50"]), "map_75": float(r["map_75"])}
+
+
+def detection_task(cfg: DenseConfig, device: torch.device) -> Task:
+    """A torchvision detector on ``cfg.backbone``, trained on the training split, evaluated on the held-out one."""
+    from .detection import create_detector
+
+    train, val = detection_splits(cfg)
+    if cfg.limit_train:
+        train.images, train.boxes, train.labels = (train.images[:cfg.limit_train], train.boxes[:cfg.limit_train],
+                                                   train.labels[:cfg.limit_train])
+    if cfg.limit_val:
+        val.images, val.boxes, val.labels = val.images[:cfg.limit_val], val.boxes[:cfg.limit_val], val.labels[:cfg.limit_val]
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.weights else channel_stats(train.images)
+    size = cfg.image_size or int(train.images.shape[-1])
+    model = create_detector(cfg.backbone, train.num_classes, cfg.head, cfg.weights, size, mean, std, in_chans=3)
+    model.roi_heads.score_thresh = cfg.min_score if hasattr(model, "roi_heads") else None
+    if not hasattr(model, "roi_heads"):
+        model.score_thresh = cfg.min_score
+    meta = {"classes": list(train.classes), "image_size": size, "config_key": "detector"}
+    width = int(train.images.shape[-1])
+
+    def step(m: nn.Module, idx: Tensor, g: torch.Generator) -> Tensor:
+        flip = torch.rand(len(idx), generator=g) < 0.5 if "flip" in cfg.augment else torch.zeros(len(idx), dtype=torch.bool)
+        images, targets = [], []
+        for i, f in zip(idx.tolist(), flip.tolist()):
+            im, b = train.images[i], train.boxes[i].clone()
+            if f:
+                im = im.flip(-1)
+                b[:, [0, 2]] = width - b[:, [2, 0]]
+            images.append(im.to(device).float() / 255)
+            targets.append({"boxes": b.to(device), "labels": train.labels[i].to(device)})
+        return sum(m(images, targets).values())
+
+    def evaluate(m: nn.Module) -> dict[str, Any]:
+        return detection_metrics(detect(m, val.images), val.boxes, val.labels)
+
+    def summary(f: dict[str, Any]) -> str:
+        return f"held-out mAP@0.5 {f['map_50']:.4f}, COCO mAP {f['map']:.4f}"
+
+    return Task(train, val, model, meta, model.config, step, evaluate, summary)

@@ -328,8 +328,9 @@ def detection_task(cfg: DenseConfig, device: torch.device) -> Task:
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.weights else channel_stats(train.images)
     size = cfg.image_size or int(train.images.shape[-1])
     model = create_detector(cfg.backbone, train.num_classes, cfg.head, cfg.weights, size, mean, std, in_chans=3)
-    model.roi_heads.score_thresh = cfg.min_score if hasattr(model, "roi_heads") else None
-    if not hasattr(model, "roi_heads"):
+    if hasattr(model, "roi_heads"):  # Faster R-CNN; RetinaNet and FCOS keep it on the model
+        model.roi_heads.score_thresh = cfg.min_score
+    else:
         model.score_thresh = cfg.min_score
     meta = {"classes": list(train.classes), "image_size": size, "config_key": "detector"}
     width = int(train.images.shape[-1])

@@ -11,7 +11,8 @@ In the same run: the baseline of the segmentation table is FCN-32s (the paper's 
 
 Run: ``python benchmarks/dense_prediction.py`` (``--data DIR`` to reuse scenes, ``--train N``, ``--epochs E``,
 ``--heads fcn32s,fcn8s``, ``--det-epochs E``, ``--threads T``, ``--skip seg|det``); it writes
-``results/dense-prediction.json`` and the pictures ``docs/images/dense-seg.png`` / ``dense-det.png``.
+``results/dense-prediction.json`` and the pictures ``docs/images/dense-prediction-seg.png`` / ``-det.png``
+(``--name`` changes the stem).
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=4, help="training runs at once, each a process of its own")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: no time lost spinning on a busy machine)")
     p.add_argument("--skip", choices=("seg", "det"), help="leave one part out")
+    p.add_argument("--name", default="dense-prediction", help="results/NAME.json, docs/images/NAME-seg.png, ...")
     args = p.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
@@ -176,7 +178,7 @@ def main() -> None:
 
         _, wall, cpu = measured(lambda: generate(args.data, 2000, 500, SceneSpec(size=96, seed=0)))
         print(f"generated fashion-scenes in {wall:.1f} s wall, {cpu:.1f} s CPU")
-    path = ROOT / "results/dense-prediction.json"
+    path = ROOT / f"results/{args.name}.json"
     results: dict = json.loads(path.read_text()) if path.is_file() else {}  # a part run alone keeps the other's
     results.update(machine=machine().line(), load_start=os.getloadavg())
     reports = run_jobs(args, args.data, args.out)
@@ -196,14 +198,14 @@ def main() -> None:
         if "fcn32s" in by and "fcn8s" in by:
             print(f"fcn8s / fcn32s mean IoU: {by['fcn8s']['mean_iou'] / by['fcn32s']['mean_iou']:.3f}")
         print("per-class IoU:", json.dumps({r["head"]: r["per_class_iou"] for r in seg}))
-        seg_picture(args.data, args.out, [r["head"] for r in seg], ROOT / "docs/images/dense-seg.png")
+        seg_picture(args.data, args.out, [r["head"] for r in seg], ROOT / f"docs/images/{args.name}-seg.png")
     if det:
         results["detection"] = det
         for r in det:
             print(f"\n{r['head']} on {r['backbone']}: held-out mAP@0.5 {r['map_50']:.4f}, COCO mAP {r['map']:.4f}, "
                   f"mAP@0.75 {r['map_75']:.4f}; {r['epochs']} epochs x {r['train_images']} images; wall "
                   f"{r['wall_s'] / 60:.1f} min, process CPU {r['cpu_s'] / 60:.1f} min")
-            det_picture(args.data, args.out / f"det-{r['head']}", ROOT / "docs/images/dense-det.png")
+            det_picture(args.data, args.out / f"det-{r['head']}", ROOT / f"docs/images/{args.name}-det.png")
     results["load_end"] = os.getloadavg()
     print(f"load average at end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     path.parent.mkdir(exist_ok=True)

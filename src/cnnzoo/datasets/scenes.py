@@ -88,7 +88,9 @@ def voc_palette() -> list[int]:
 
 def make_scene(items: np.ndarray, item_labels: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> Scene:
     """One scene from ``items`` (``N x 28 x 28`` uint8) and their labels, drawn with ``rng``."""
+    import torch
     from PIL import Image
+    from torchvision.ops import box_iou
 
     s = spec.size
     base = rng.uniform(10, 70, 3)
@@ -107,7 +109,7 @@ def make_scene(items: np.ndarray, item_labels: np.ndarray, spec: SceneSpec, rng:
         for _attempt in range(20):
             x, y = (int(v) for v in rng.integers(0, s - side + 1, 2))
             box = (x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1)
-            if all(_iou(box, b) <= spec.max_overlap for b in boxes):
+            if not boxes or box_iou(torch.tensor([box]), torch.tensor(boxes)).max() <= spec.max_overlap:
                 break
         else:
             continue
@@ -122,14 +124,6 @@ def make_scene(items: np.ndarray, item_labels: np.ndarray, spec: SceneSpec, rng:
         labels.append(int(item_labels[k]) + 1)
     # an earlier item's box is kept whole where a later one covers part of it (COCO's amodal boxes)
     return Scene(np.clip(image, 0, 255).astype(np.uint8), mask, boxes, labels)
-
-
-def _iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
 
 
 def generate(out: Path, n_train: int, n_val: int, spec: SceneSpec, items_root: Path | None = None,

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from ..errors import CnnzooError
 from ..training import runfolder
 from ..training.checkpoint import load_checkpoint, save_checkpoint
+from ..training.augment import BatchPipeline
 from ..training.config import setting
 from ..training.outputs import write_csv, write_json
 from ..training.trainer import build_optimizer, lr_factor, pick_device
@@ -103,13 +104,6 @@ def flip_pairs(images: Tensor, masks: Tensor, g: torch.Generator) -> tuple[Tenso
     images[flip] = images[flip].flip(-1)
     masks[flip] = masks[flip].flip(-1)
     return images, masks
-
-
-def normalise(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
-    """uint8 ``N x C x H x W`` to float, per-channel standardised."""
-    m = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
-    return (images.float() / 255 - m) / s
 
 
 def channel_stats(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -228,11 +222,12 @@ def segment(model: nn.Module, images: Tensor, mean: tuple[float, ...], std: tupl
             batch_size: int = 32) -> Tensor:
     """Per-pixel classes ``N x H x W`` (int64, CPU) of uint8 ``images``."""
     device = next(model.parameters()).device
+    pipeline = BatchPipeline(mean, std)
     model.eval()
     out = []
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
-            out.append(model(normalise(images[s:s + batch_size].to(device), mean, std)).argmax(1).cpu())
+            out.append(model(pipeline(images[s:s + batch_size].to(device))).argmax(1).cpu())
     return torch.cat(out)
 
 
@@ -252,6 +247,7 @@ def segmentation_task(cfg: DenseConfig, device: torch.device) -> Task:
         val.images, val.masks = val.images[:cfg.limit_val], val.masks[:cfg.limit_val]
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.weights else channel_stats(train.images)
     model = create_segmenter(cfg.backbone, train.num_classes, cfg.head, weights=cfg.weights, in_chans=3)
+    pipeline = BatchPipeline(mean, std)
     meta = {"classes": list(train.classes), "mean": list(mean), "std": list(std),
             "image_size": list(train.images.shape[-2:]), "config_key": "segmenter"}
 
@@ -259,7 +255,7 @@ def segmentation_task(cfg: DenseConfig, device: torch.device) -> Task:
         x, y = train.images[idx], train.masks[idx]
         if "flip" in cfg.augment:
             x, y = flip_pairs(x, y, g)
-        return F.cross_entropy(m(normalise(x.to(device), mean, std)), y.to(device).long(), ignore_index=IGNORE)
+        return F.cross_entropy(m(pipeline(x.to(device))), y.to(device).long(), ignore_index=IGNORE)
 
     def evaluate(m: nn.Module) -> dict[str, Any]:
         pred = segment(m, val.images, mean, std)

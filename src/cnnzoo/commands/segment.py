@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_dense_flags(p: argparse.ArgumentParser, task: str) -> None:
     """BACKBONE, --resume, --overwrite and a flag for each :class:`~cnnzoo.dense.fit.DenseConfig` setting."""
-    from ..dense.fit import DenseConfig
+    from ..dense.config import DenseConfig
 
     p.add_argument("backbone", help="registered model name (see `cnnzoo list`)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -111,7 +111,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
-    from PIL import Image
 
     from ..dense.fit import segment
     from ..dense.segmentation import load_segmenter

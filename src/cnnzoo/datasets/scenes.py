@@ -52,7 +52,7 @@ class SceneSpec:
 
     def check(self) -> None:
         rules = [("size", self.size >= 32, "at least 32"), ("max_items", self.max_items >= 1, "at least 1"),
-                 ("min_scale", 0 < self.min_scale <= self.max_scale, f"positive and at most --max-scale"),
+                 ("min_scale", 0 < self.min_scale <= self.max_scale, "positive and at most --max-scale"),
                  ("max_scale", round(28 * self.max_scale) <= self.size, f"at most {self.size / 28:.2f} (items "
                                                                          "must fit the canvas)"),
                  ("threshold", 0 < self.threshold < 255, "in 1..254"), ("rim", 0 <= self.rim <= self.threshold,

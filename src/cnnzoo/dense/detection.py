@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from ..errors import ModelArgumentError
 from .backbone import StageFeatures, last_per_stride
 
-DETECTORS = ("fasterrcnn", "retinanet", "fcos")
+from .config import DETECTORS
 
 
 class FPNBackbone(nn.Module):

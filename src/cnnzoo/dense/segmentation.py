@@ -34,8 +34,7 @@ from torch import Tensor, nn
 
 from ..errors import ModelArgumentError
 from .backbone import StageFeatures, last_per_stride
-
-HEADS = {"fcn32s": 0, "fcn16s": 1, "fcn8s": 2}
+from .config import HEADS
 
 
 def bilinear_kernel(channels: int, kernel_size: int) -> Tensor:

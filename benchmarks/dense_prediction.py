@@ -89,12 +89,12 @@ def _source(weights: str | None) -> str:
     return "ImageNet weights (cached)" if weights else "from scratch (no ImageNet weights in the local cache)"
 
 
-def background_floor(data: Path) -> float:
+def background_floor(data: Path) -> dict:
     from cnnzoo.datasets.dense import load_voc_segmentation
     from cnnzoo.dense.metrics import confusion_matrix, segmentation_metrics
 
     val = load_voc_segmentation(data, "val")
-    return segmentation_metrics(confusion_matrix(torch.zeros_like(val.masks), val.masks, val.num_classes))["mean_iou"]
+    return segmentation_metrics(confusion_matrix(torch.zeros_like(val.masks), val.masks, val.num_classes))
 
 
 def seg_picture(data: Path, out: Path, heads: list[str], path: Path, n: int = 4) -> None:
@@ -187,13 +187,13 @@ def main() -> None:
     if seg:
         floor = background_floor(args.data)
         results["segmentation"] = seg
-        results["background_floor_mean_iou"] = floor
+        results["background_floor"] = {k: floor[k] for k in ("mean_iou", "pixel_accuracy")}
         print("\n| head | held-out mean IoU | pixel accuracy | epochs x images | wall (min) | process CPU (min) |")
         print("|---|---|---|---|---|---|")
         for r in seg:
             print(f"| {r['head']} | {r['mean_iou']:.4f} | {r['pixel_accuracy']:.4f} | {r['epochs']} x "
                   f"{r['train_images']} | {r['wall_s'] / 60:.1f} | {r['cpu_s'] / 60:.1f} |")
-        print(f"| all background (floor) | {floor:.4f} | | | | |")
+        print(f"| all background (floor) | {floor['mean_iou']:.4f} | {floor['pixel_accuracy']:.4f} | | | |")
         by = {r["head"]: r for r in seg}
         if "fcn32s" in by and "fcn8s" in by:
             print(f"fcn8s / fcn32s mean IoU: {by['fcn8s']['mean_iou'] / by['fcn32s']['mean_iou']:.3f}")

@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "analyze": "analysis", "AuxOutputs": "base", "FeatureInfo": "base", "ZooModel": "base", "ModelInfo": "registry",
     "Preprocessing": "registry", "create_model": "registry", "list_models": "registry", "load": "registry",
-    "model_info": "registry", "load_weights": "registry",
+    "model_info": "registry", "load_weights": "registry", "create_segmenter": "dense.segmentation",
+    "create_detector": "dense.detection",
 }
 
 
@@ -34,6 +35,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AuxOutputs", "CnnzooError", "FeatureInfo", "InputSizeError", "ModelArgumentError", "ModelInfo",
-    "Preprocessing", "UnknownModelError", "WeightsError", "ZooModel", "analyze", "create_model", "list_models", "load",
+    "Preprocessing", "UnknownModelError", "WeightsError", "ZooModel", "analyze", "create_detector", "create_model",
+    "create_segmenter", "list_models", "load",
     "load_weights", "model_info",
 ]

@@ -1,0 +1,100 @@
+"""Detection on any backbone: a feature pyramid on every family, torchvision's detectors, exact mAP, the CLI."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+import cnnzoo
+from cnnzoo.cli import main
+from cnnzoo.datasets.scenes import SceneSpec, generate
+from cnnzoo.dense.detection import DETECTORS, FPNBackbone, create_detector
+from cnnzoo.dense.fit import detection_metrics
+from datagen import write_idx_dataset
+from test_segmentation import FAMILIES
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_feature_pyramid_on_every_family(name):
+    size = max(32, cnnzoo.model_info(name).min_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = cnnzoo.create_model(name, in_chans=3)
+    model.reset_classifier(0)
+    fpn = FPNBackbone(model, out_channels=16)
+    maps = fpn(torch.randn(2, 3, size, size))
+    assert list(maps) == [str(i) for i in range(len(fpn.strides) - 1)] + ["pool"]
+    assert all(m.shape[:2] == (2, 16) for m in maps.values())
+    assert fpn.strides == sorted(fpn.strides) and len(fpn.strides) <= 5
+    sum(m.square().mean() for m in maps.values()).backward()
+    assert next(model.parameters()).grad is not None
+
+
+def test_resnet18_pyramid_levels_and_anchors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = create_detector("resnet18", 11, "fasterrcnn", image_size=96)
+    assert det.backbone.strides == [4, 8, 16, 32, 64]
+    assert det.backbone.body.stages == ["layer1", "layer2", "layer3", "layer4"]
+    assert det.rpn.anchor_generator.sizes == ((16,), (32,), (64,), (128,), (256,))
+    assert (det.transform.min_size, det.transform.max_size) == ((96,), 96)
+
+
+@pytest.mark.parametrize("kind", DETECTORS)
+def test_each_detector_trains_and_predicts(kind):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = create_detector("mobilenet_v1_050", 3, kind, image_size=64)
+    images = [torch.rand(3, 64, 64) for _ in range(2)]
+    targets = [{"boxes": torch.tensor([[4.0, 6.0, 30.0, 40.0]]), "labels": torch.tensor([1])},
+               {"boxes": torch.tensor([[10.0, 10.0, 50.0, 60.0], [0.0, 0.0, 12.0, 12.0]]),
+                "labels": torch.tensor([2, 1])}]
+    losses = det(images, targets)
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(v) for v in losses.values())
+    det.eval()
+    with torch.no_grad():
+        out = det(images)
+    assert len(out) == 2 and set(out[0]) == {"boxes", "labels", "scores"}
+
+
+def test_map_exact():
+    truth = [torch.tensor([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 40.0, 40.0]])]
+    labels = [torch.tensor([1, 2])]
+    perfect = [{"boxes": truth[0], "labels": labels[0], "scores": torch.tensor([0.9, 0.8])}]
+    assert detection_metrics(perfect, truth, labels) == {"map": 1.0, "map_50": 1.0, "map_75": 1.0}
+    wrong = [{"boxes": truth[0], "labels": torch.tensor([2, 1]), "scores": torch.tensor([0.9, 0.8])}]
+    assert detection_metrics(wrong, truth, labels) == {"map": 0.0, "map_50": 0.0, "map_75": 0.0}
+    # class 1 found at IoU 80/120 = 2/3 (a hit at 0.5, 0.55, 0.6, 0.65: 4 of 10 thresholds), class 2 missed
+    shifted = [{"boxes": torch.tensor([[2.0, 0.0, 12.0, 10.0]]), "labels": torch.tensor([1]),
+                "scores": torch.tensor([0.9])}]
+    m = detection_metrics(shifted, truth, labels)
+    assert m["map_50"] == 0.5 and m["map_75"] == 0.0 and m["map"] == pytest.approx((0.4 + 0.0) / 2)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> Path:
+    items = write_idx_dataset(tmp_path_factory.mktemp("fashion"), n_train=40, n_test=20)
+    out = tmp_path_factory.mktemp("scenes") / "s"
+    generate(out, 6, 3, SceneSpec(size=48, max_items=2, min_scale=0.8, max_scale=1.2), items, log=lambda *a: None)
+    return out
+
+
+def test_train_evaluate_predict_cli(scenes, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["detect", "train", "mobilenet_v1_050", "--data", str(scenes / "annotations/instances_train.json"),
+                 "--out", str(out), "--epochs", "1", "--batch-size", "3"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["train_images"] == 6 and report["held_out_images"] == 3 and 0 <= report["map_50"] <= 1
+    assert main(["detect", "evaluate", str(out), "--data", str(scenes)]) == 0
+    assert "mAP@0.5" in capsys.readouterr().out
+    assert main(["detect", "predict", str(out), str(scenes / "JPEGImages/val_000000.jpg"), "--out",
+                 str(tmp_path / "pred"), "--min-score", "0"]) == 0
+    assert (tmp_path / "pred/val_000000.boxes.png").is_file()
+    assert main(["detect", "train", "mobilenet_v1_050", "--data", str(scenes / "labels.txt"),
+                 "--out", str(tmp_path / "r2")]) == 2
+    assert "give a VOC-layout folder or a COCO .json file" in capsys.readouterr().err

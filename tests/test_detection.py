@@ -98,3 +98,14 @@ def test_train_evaluate_predict_cli(scenes, tmp_path, capsys):
     assert main(["detect", "train", "mobilenet_v1_050", "--data", str(scenes / "labels.txt"),
                  "--out", str(tmp_path / "r2")]) == 2
     assert "give a VOC-layout folder or a COCO .json file" in capsys.readouterr().err
+
+
+def test_map_without_its_libraries_names_the_extra(monkeypatch):
+    import sys
+
+    from cnnzoo.dense.fit import map_metric
+    from cnnzoo.errors import CnnzooError
+
+    monkeypatch.setitem(sys.modules, "torchmetrics", None)
+    with pytest.raises(CnnzooError, match=r"pip install 'cnnzoo\[dense\]'"):
+        map_metric()

@@ -249,18 +249,28 @@ def detect(model: nn.Module, images: Tensor, batch_size: int = 16) -> list[dict[
 
 def detection_metrics(preds: list[dict[str, Tensor]], boxes: list[Tensor], labels: list[Tensor]) -> dict[str, Any]:
     """COCO mAP (IoU 0.5:0.95) and mAP@0.5, by torchmetrics' ``MeanAveragePrecision`` (faster_coco_eval)."""
-    from torchmetrics.detection import MeanAveragePrecision
-
-    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="faster_coco_eval")
+    metric = map_metric()(box_format="xyxy", iou_type="bbox", backend="faster_coco_eval")
     metric.update(preds, [{"boxes": b, "labels": lab} for b, lab in zip(boxes, labels)])
     r = metric.compute()
     return {"map": float(r["map"]), "map_50": float(r["map_50"]), "map_75": float(r["map_75"])}
+
+
+def map_metric() -> type:
+    """torchmetrics' ``MeanAveragePrecision``, or the one line naming the extra that installs it."""
+    try:
+        from torchmetrics.detection import MeanAveragePrecision
+        import faster_coco_eval  # noqa: F401 - the backend MeanAveragePrecision is asked for
+    except ImportError:
+        raise CnnzooError("detection's mAP needs torchmetrics and faster-coco-eval: pip install 'cnnzoo[dense]'"
+                          ) from None
+    return MeanAveragePrecision
 
 
 def detection_task(cfg: DenseConfig, device: torch.device) -> Task:
     """A torchvision detector on ``cfg.backbone``, trained on the training split, evaluated on the held-out one."""
     from .detection import create_detector
 
+    map_metric()  # refused before training, not after it
     train, val = detection_splits(cfg)
     if cfg.limit_train:
         train.images, train.boxes, train.labels = (train.images[:cfg.limit_train], train.boxes[:cfg.limit_train],

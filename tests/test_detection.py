@@ -106,6 +106,7 @@ def test_map_without_its_libraries_names_the_extra(monkeypatch):
     from cnnzoo.dense.fit import map_metric
     from cnnzoo.errors import CnnzooError
 
-    monkeypatch.setitem(sys.modules, "torchmetrics", None)
+    for name in ("torchmetrics", "torchmetrics.detection", "faster_coco_eval"):  # imported already or not
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(CnnzooError, match=r"pip install 'cnnzoo\[dense\]'"):
         map_metric()

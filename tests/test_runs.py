@@ -222,3 +222,16 @@ def test_lock_is_exclusive_within_a_process_too(tmp_path):
         Lock(tmp_path).acquire()
     a.release()
     Lock(tmp_path).acquire()
+
+
+def test_an_explicit_out_made_by_a_run_that_saved_nothing_is_removed_again(tmp_path):
+    from cnnzoo.training import runfolder
+
+    fresh = runfolder.claim(str(tmp_path / "new"), tmp_path / "base", resume=False, overwrite=False)
+    assert fresh.created and (tmp_path / "new").is_dir()
+    fresh.release()  # the run failed before its first save
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()  # a folder the user had stays, empty or not
+    theirs = runfolder.claim(str(tmp_path / "mine"), tmp_path / "base", resume=False, overwrite=False)
+    theirs.release()
+    assert not theirs.created and (tmp_path / "mine").is_dir()

@@ -102,6 +102,7 @@ def claim(out: str | None, base: Path, resume: bool, overwrite: bool, lock: bool
         folder, created = new_folder(base), True
     else:
         folder = Path(out)
+        created = not folder.exists()  # made here: removed again if the run fails before saving anything
     held = Lock(folder) if lock else None
     note = held.acquire() if held else ""
     try:

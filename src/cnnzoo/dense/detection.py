@@ -103,14 +103,9 @@ def detector_from_config(config: dict[str, Any]) -> nn.Module:
 
 def load_detector(path: Any) -> tuple[nn.Module, dict[str, Any]]:
     """The detector a training checkpoint of ``cnnzoo detect train`` holds, and the checkpoint's ``meta``."""
-    from pathlib import Path
+    from .checkpoint import read_dense_checkpoint
 
-    from ..errors import CnnzooError
-    from ..training.checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(Path(path))
-    if ckpt.get("task") != "detection":
-        raise CnnzooError(f"{path} is not a detection checkpoint (of `cnnzoo detect train`)")
+    ckpt = read_dense_checkpoint(path, "detection")
     det = detector_from_config(ckpt["detector"])
     det.load_state_dict(ckpt["model"])
     return det, ckpt["meta"]

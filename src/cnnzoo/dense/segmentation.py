@@ -186,14 +186,9 @@ def segmenter_from_config(config: dict[str, Any]) -> FCN:
 def load_segmenter(path: str | os.PathLike) -> tuple[FCN, dict[str, Any]]:
     """The segmenter a training checkpoint of ``cnnzoo segment train`` holds, and the checkpoint's
     ``meta`` (class names, normalisation, input size)."""
-    from pathlib import Path
+    from .checkpoint import read_dense_checkpoint
 
-    from ..errors import CnnzooError
-    from ..training.checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(Path(path))
-    if ckpt.get("task") != "segmentation":
-        raise CnnzooError(f"{path} is not a segmentation checkpoint (of `cnnzoo segment train`)")
+    ckpt = read_dense_checkpoint(path, "segmentation")
     seg = segmenter_from_config(ckpt["segmenter"])
     seg.load_state_dict(ckpt["model"])
     return seg, ckpt["meta"]

@@ -88,7 +88,7 @@ ROWS = [
     Row("EfficientNet-Lite0", "efficientnet_lite0_cifar"),
 ]
 
-FIELDS = ["model", "label", "trained", "params", "gmacs", "input", "recipe", "epochs", "train_images",
+FIELDS = ["model", "label", "trained", "params", "gmacs", "input", "recipe", "amp", "epochs", "train_images",
           "images_seen", "batch", "calibrated_images_per_s", "device", "device_name", "threads", "wall_s", "train_s", "train_images_per_s",
           "best_val_top1", "test_top1", "test_top5", "test_images", "public_row", "public_top1", "command"]
 
@@ -137,8 +137,11 @@ def calibrate(row: Row, work: Path, device: str, threads: int | None) -> float:
 
 
 def plan(row: Row, rate: float, minutes: float, budget: str, epochs: int) -> list[str]:
-    """The row's ``cnnzoo train`` arguments under the budget."""
-    args = [row.model, *row.flags]
+    """The row's ``cnnzoo train`` arguments under the budget.
+
+    Training keeps every default (``--amp auto`` included); the test pass runs at fp32 so that the table's
+    figures are exact (``--precision auto`` may test in bf16)."""
+    args = [row.model, *row.flags, "--precision", "fp32"]
     if budget == "full":
         return [*args, "--val-size", str(VAL_SIZE), "--epochs", str(epochs)]
     images = rate * minutes * 60
@@ -228,7 +231,8 @@ def run_row(row: Row, opts: argparse.Namespace, table: Table) -> str:
     command = " ".join(shlex.quote(a) for a in ["cnnzoo", "train", *args])
     table.add({
         "model": row.model, "label": row.label, "trained": name, "params": params, "gmacs": f"{gmacs:.4f}",
-        "input": f"1x{side}x{side}", "recipe": cfg["recipe"], "epochs": report["epochs"],
+        "input": f"1x{side}x{side}", "recipe": cfg["recipe"],
+        "amp": cfg["amp"] + (" + channels_last" if cfg.get("channels_last") else ""), "epochs": report["epochs"],
         "train_images": train_images, "images_seen": train_images * report["epochs"],
         "batch": cfg["batch_size"], "calibrated_images_per_s": f"{rate:.0f}", "device": report["device"], "device_name": device_name(opts.device),
         "threads": opts.threads or "", "wall_s": f"{wall:.0f}", "train_s": f"{report['train_time_s']:.0f}",
@@ -252,20 +256,20 @@ def device_name(device: str) -> str:
 
 def write_outputs(csv_path: Path, rows: list[dict]) -> None:
     """The markdown table and the plot beside the CSV."""
-    lines = ["| model | trained as | params | GMACs | recipe | epochs x images | train time | images/s | "
+    lines = ["| model | trained as | params | GMACs | recipe | amp | epochs x images | train time | images/s | "
              "val top-1 | test top-1 | top-5 | public row |",
-             "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| --- | --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     by_model = {r["model"]: r for r in rows}
     for spec in ROWS:
         r = by_model.get(spec.model)
         public = f"{spec.public[0]} {spec.public[1]:.3f}" if spec.public else ""
         if r is None:
             why = "GPU only" if spec.gpu_only and "cpu" in csv_path.name else "not run"
-            lines.append(f"| {spec.label} | {spec.model} | | | | | | | | {why} | | {public} |")
+            lines.append(f"| {spec.label} | {spec.model} | | | | | | | | | {why} | | {public} |")
             continue
         lines.append(
             f"| {r['label']} | {r['trained']} | {int(r['params']) / 1e6:.2f}M | {float(r['gmacs']):.4g} | "
-            f"{r['recipe']} | {r['epochs']} x {int(r['train_images']):,} | {int(r['train_s']) / 60:.1f} min | "
+            f"{r['recipe']} | {r.get('amp') or 'off'} | {r['epochs']} x {int(r['train_images']):,} | {int(r['train_s']) / 60:.1f} min | "
             f"{r['train_images_per_s']} | {float(r['best_val_top1']):.3f} | **{float(r['test_top1']):.3f}** | "
             f"{float(r['test_top5']):.3f} | {public} |")
     tmp = csv_path.with_suffix(".md.tmp")
@@ -306,11 +310,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="threads per row; 0: torch's default (default 1)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path, default=ROOT / "results")
-    ap.add_argument("--runs", type=Path, help="run folders (default runs/results-BUDGET)")
+    ap.add_argument("--name", help="the table's file name, without suffix (default fashion-mnist-BUDGET)")
+    ap.add_argument("--runs", type=Path, help="run folders (default runs/results-NAME)")
     ap.add_argument("--table-only", action="store_true", help="rewrite the .md and .png from the CSV and exit")
     opts = ap.parse_args()
-    opts.runs = opts.runs or ROOT / "runs" / f"results-{opts.budget}"
-    table = Table(opts.out / f"fashion-mnist-{opts.budget}.csv")
+    name = opts.name or f"fashion-mnist-{opts.budget}"
+    opts.runs = opts.runs or ROOT / "runs" / f"results-{name}"
+    table = Table(opts.out / f"{name}.csv")
     if opts.table_only:
         write_outputs(table.path, table.rows())
         return

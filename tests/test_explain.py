@@ -187,6 +187,11 @@ def test_bad_files_one_line_each_and_a_folder_skips_with_a_count(photos, tmp_pat
     assert (tmp_path / "o" / "chelsea.gradcam.png").exists()
 
 
+def test_one_missing_image_is_one_line(tmp_path, capsys):
+    assert main(["explain", "efficientnet_lite0", str(tmp_path / "nothere.png"), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"cnnzoo: error: {tmp_path / 'nothere.png'}: no such file\n"
+
+
 def test_a_missing_library_says_which_extra(monkeypatch, photos, tmp_path, capsys):
     import sys
 

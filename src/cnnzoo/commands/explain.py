@@ -55,6 +55,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     target = parse_target(args.target, names)
     files, in_folders, other = gather_images(args.images)
     files, images, errors, unreadable = read_images(files, loaded.prep, model.in_chans, in_folders)
+    if not files and len(errors) == 1 and not (other or unreadable):
+        raise CnnzooError(errors[0])  # one image given, and it failed: its own line is the whole story
     for e in errors:
         print(f"cnnzoo: error: {e}", file=sys.stderr)
     if other or unreadable:

@@ -155,6 +155,8 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("runs/bench-scenes96"), help="fashion-scenes folder (made "
                                                                                   "if missing)")
     p.add_argument("--out", type=Path, default=Path("runs/bench-dense"))
+    p.add_argument("--scenes", type=int, default=2000, help="training scenes to generate where --data is missing "
+                                                             "(scene i is the same whatever the count)")
     p.add_argument("--train", type=int, default=1500, help="training scenes the segmenters use")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -181,8 +183,12 @@ def main() -> None:
     if not (args.data / "labels.txt").is_file():
         from cnnzoo.datasets.scenes import SceneSpec, generate
 
-        _, wall, cpu = measured(lambda: generate(args.data, 2000, 500, SceneSpec(size=96, seed=0)))
+        _, wall, cpu = measured(lambda: generate(args.data, args.scenes, 500, SceneSpec(size=96, seed=0)))
         print(f"generated fashion-scenes in {wall:.1f} s wall, {cpu:.1f} s CPU")
+    made = len((args.data / "ImageSets/Segmentation/train.txt").read_text().split())
+    if made < max(args.train, args.det_train):
+        p.error(f"{args.data} holds {made} training scenes; give --scenes {max(args.train, args.det_train)} and a "
+                "new --data folder")
     path = ROOT / f"results/{args.name}.json"
     results: dict = json.loads(path.read_text()) if path.is_file() else {}  # a part run alone keeps the other's
     results.update(machine=machine().line(), load_start=os.getloadavg())

@@ -147,3 +147,18 @@ def test_detector_onnx_export_matches_pytorch(kind):
     g = torch.Generator().manual_seed(1)
     check = verify_detector(det, data, [torch.rand(3, 64, 64, generator=g) for _ in range(2)])
     assert check["images"] == 2 and check["detections"] > 10 and check["max_diff"] < 1e-3
+
+
+def test_boxes_are_drawn_enlarged_with_a_tag_in_their_class_colour():
+    import numpy as np
+
+    from cnnzoo.dense.visual import FONT_SIZE, draw_boxes, palette_rgb
+
+    pic = np.asarray(draw_boxes(np.zeros((48, 48, 3), np.uint8), [[10.0, 20.0, 30.0, 40.0]], [2], [0.91],
+                                ["background", "shirt", "bag"]))
+    assert pic.shape == (288, 288, 3)  # 48 px enlarged 6x, so 12-px text fits
+    colour = palette_rgb()[2]
+    assert (pic[120:240, 60] == colour).all() and (pic[120:240, 180] == colour).all()  # the box's sides, x 6
+    tag = pic[120 - FONT_SIZE - 3:120, 60:120]  # above the box: filled with the colour, with the text on it
+    filled = (tag == colour).all(-1).mean()
+    assert 0.5 < filled < 1

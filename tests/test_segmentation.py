@@ -139,7 +139,7 @@ def test_one_training_step(scenes, tmp_path, backbone):
 def test_train_resume_predict_export_cli(scenes, tmp_path, capsys):
     out = tmp_path / "run"
     common = ["segment", "train", "resnet20_cifar", "--data", str(scenes), "--out", str(out), "--batch-size", "3",
-              "--head", "fcn8s"]
+              "--head", "fcn8s", "--input-scale", "1.5"]
     assert main([*common, "--epochs", "1"]) == 0
     assert main([*common, "--epochs", "2", "--resume"]) == 0
     assert "resuming" in capsys.readouterr().out

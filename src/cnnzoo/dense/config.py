@@ -37,8 +37,8 @@ class DenseConfig:
     augment: tuple[str, ...] = setting(("flip",), "augmentations, applied alike to image and target: flip")
     image_size: int | None = setting(None, "resize images (and masks) to this side (default: their own size)")
     input_scale: float = setting(1.0, "segmentation: enlarge each image by this factor inside the segmenter, its "
-                                      "scores brought back to the image's size (2 on 96-px images: FCN-8s's finest "
-                                      "skip on 4-px cells; scale² the computation)")
+                                      "scores brought back to the image's size (1.5 on 96-px images: FCN-8s's "
+                                      "finest skip on 5.3-px cells instead of 8; scale² the computation)")
     channels_last: bool = setting(True, "segmentation: keep the segmenter's weights and images channels-last "
                                         "(NHWC), which oneDNN's and cuDNN's convolutions run faster")
     min_score: float = setting(0.05, "detection: the score below which detections are dropped")

@@ -75,19 +75,29 @@ def overlay_picture(image: np.ndarray, mask: np.ndarray, classes: Sequence[str])
 def draw_boxes(image: np.ndarray, boxes: Sequence[Sequence[float]], labels: Sequence[int],
                scores: Sequence[float] | None, classes: Sequence[str]) -> Image.Image:
     """``image``, enlarged where small, with each box outlined in its class's colour and labelled
-    ``class score`` in a tag of that colour (white or black text, whichever reads better on it)."""
+    ``class score`` in a tag of that colour (white or black text, whichever reads better on it). Tags sit
+    above their box (inside its top where there is no room) and, best score first, move down a row rather
+    than cover one placed already."""
     img, factor = enlarged(Image.fromarray(image.astype(np.uint8)).convert("RGB"))
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default(FONT_SIZE)
     colours = palette_rgb()
-    for k, (box, label) in enumerate(zip(boxes, labels)):
-        colour = tuple(int(c) for c in colours[int(label)])
-        x0, y0, x1, y1 = (float(v) * factor for v in box)
-        draw.rectangle([x0, y0, x1, y1], outline=colour, width=2)
-        text = classes[int(label)] + (f" {scores[k]:.2f}" if scores is not None else "")
+    order = sorted(range(len(boxes)), key=lambda k: -scores[k]) if scores is not None else range(len(boxes))
+    for k in order:
+        draw.rectangle([float(v) * factor for v in boxes[k]], outline=tuple(int(c) for c in colours[int(labels[k])]),
+                       width=2)
+    placed: list[tuple[float, float, float, float]] = []
+    for k in order:
+        colour = tuple(int(c) for c in colours[int(labels[k])])
+        x0, y0 = float(boxes[k][0]) * factor, float(boxes[k][1]) * factor
+        text = classes[int(labels[k])] + (f" {scores[k]:.2f}" if scores is not None else "")
         tw, th = int(font.getlength(text)) + 4, FONT_SIZE + 3
         tx = min(max(0.0, x0), max(0.0, img.width - tw))
         ty = y0 - th if y0 >= th else y0  # above the box, or inside its top where there is no room
+        while ty + th < img.height and any(tx < b[2] and b[0] < tx + tw and ty < b[3] and b[1] < ty + th
+                                           for b in placed):
+            ty += th
+        placed.append((tx, ty, tx + tw, ty + th))
         draw.rectangle([tx, ty, tx + tw, ty + th], fill=colour)
         ink = "black" if 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2] > 128 else "white"
         draw.text((tx + 2, ty + 1), text, fill=ink, font=font)

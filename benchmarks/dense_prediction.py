@@ -1,4 +1,4 @@
-"""FCN-32s vs 16s vs 8s on ResNet-18, and a detector, on fashion-scenes 96 x 96: held-out mean IoU and mAP@0.5.
+"""FCN-32s vs 16s vs 8s (ResNet-18 unless --seg-backbone), and a detector, on fashion-scenes 96 x 96: held-out mean IoU and mAP@0.5.
 
 The issue's targets: FCN-8s mean IoU >= 0.70 on the held-out split within 15 minutes of CPU, and a detector
 (MobileNet-v2 or ResNet-18 backbone) mAP@0.5 >= 0.70 within 20 minutes of CPU. The machine is shared, so
@@ -10,7 +10,7 @@ In the same run: the baseline of the segmentation table is FCN-32s (the paper's 
 16s and 8s sharpen its coarse maps), and an all-background prediction gives the floor of mean IoU.
 
 Run: ``python benchmarks/dense_prediction.py`` (``--data DIR`` to reuse scenes, ``--train N``, ``--epochs E``,
-``--heads fcn32s,fcn8s``, ``--det-epochs E``, ``--threads T``, ``--skip seg|det``); it writes
+``--heads fcn32s,fcn8s``, ``--seg-backbone B``, ``--input-scale S``, ``--det-epochs E``, ``--threads T``, ``--skip seg|det``); it writes
 ``results/dense-prediction.json`` and the pictures ``docs/images/dense-prediction-seg.png`` / ``-det.png``
 (``--name`` changes the stem).
 """
@@ -68,11 +68,12 @@ def run_jobs(args: argparse.Namespace, data: Path, out: Path) -> list[dict]:
 
     jobs = []
     if args.skip != "seg":
-        weights = cached_imagenet("resnet18")
-        print(f"segmentation backbone resnet18: {_source(weights)}")
-        jobs += [dict(task="segmentation", backbone="resnet18", data=str(data), head=head, weights=weights,
+        weights = cached_imagenet(args.seg_backbone)
+        print(f"segmentation backbone {args.seg_backbone}: {_source(weights)}")
+        jobs += [dict(task="segmentation", backbone=args.seg_backbone, data=str(data), head=head, weights=weights,
                       epochs=args.epochs, batch_size=16, lr=args.lr, limit_train=args.train,
-                      out=str(out / f"seg-{head}"), device="cpu", seed=0, threads=args.threads)
+                      input_scale=args.input_scale, out=str(out / f"seg-{head}"), device="cpu", seed=0,
+                      threads=args.threads)
                  for head in args.heads.split(",")]
     if args.skip != "det":
         weights = cached_imagenet(args.det_backbone)
@@ -136,13 +137,14 @@ def det_picture(data: Path, run: Path, path: Path, n: int = 4) -> None:
     val = load_voc_detection(data, "val")
     det, meta = load_detector(run / "last.pt")
     preds = detect(det, val.images[:n])
-    side = val.images.shape[-1] * 2
-    sheet = Image.new("RGB", (side * n, side), "white")
-    for k, (im, p) in enumerate(zip(val.images[:n], preds)):
+    pics = []
+    for im, p in zip(val.images[:n], preds):
         keep = p["scores"] >= 0.5
-        big = Image.fromarray(im.permute(1, 2, 0).numpy()).resize((side, side), Image.NEAREST)
-        pic = draw_boxes(np.asarray(big), (p["boxes"][keep] * 2).tolist(), p["labels"][keep].tolist(),
-                         p["scores"][keep].tolist(), meta["classes"])
+        pics.append(draw_boxes(im.permute(1, 2, 0).numpy(), p["boxes"][keep].tolist(), p["labels"][keep].tolist(),
+                               p["scores"][keep].tolist(), meta["classes"]))  # enlarged, so the labels are legible
+    side = pics[0].width
+    sheet = Image.new("RGB", (side * n, pics[0].height), "white")
+    for k, pic in enumerate(pics):
         sheet.paste(pic, (k * side, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
@@ -153,10 +155,15 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("runs/bench-scenes96"), help="fashion-scenes folder (made "
                                                                                   "if missing)")
     p.add_argument("--out", type=Path, default=Path("runs/bench-dense"))
+    p.add_argument("--scenes", type=int, default=2000, help="training scenes to generate where --data is missing "
+                                                             "(scene i is the same whatever the count)")
     p.add_argument("--train", type=int, default=1500, help="training scenes the segmenters use")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--heads", default="fcn32s,fcn16s,fcn8s")
+    p.add_argument("--seg-backbone", default="resnet18", help="the segmenters' backbone (ImageNet weights where "
+                                                              "cached, else from scratch)")
+    p.add_argument("--input-scale", type=float, default=1.0, help="the segmenters' input_scale")
     p.add_argument("--det-epochs", type=int, default=6)
     p.add_argument("--det-train", type=int, default=1000, help="training scenes the detector uses")
     p.add_argument("--det-backbone", default="resnet18")
@@ -176,8 +183,12 @@ def main() -> None:
     if not (args.data / "labels.txt").is_file():
         from cnnzoo.datasets.scenes import SceneSpec, generate
 
-        _, wall, cpu = measured(lambda: generate(args.data, 2000, 500, SceneSpec(size=96, seed=0)))
+        _, wall, cpu = measured(lambda: generate(args.data, args.scenes, 500, SceneSpec(size=96, seed=0)))
         print(f"generated fashion-scenes in {wall:.1f} s wall, {cpu:.1f} s CPU")
+    made = len((args.data / "ImageSets/Segmentation/train.txt").read_text().split())
+    if made < max(args.train, args.det_train):
+        p.error(f"{args.data} holds {made} training scenes; give --scenes {max(args.train, args.det_train)} and a "
+                "new --data folder")
     path = ROOT / f"results/{args.name}.json"
     results: dict = json.loads(path.read_text()) if path.is_file() else {}  # a part run alone keeps the other's
     results.update(machine=machine().line(), load_start=os.getloadavg())

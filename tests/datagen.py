@@ -97,3 +97,14 @@ def write_image_folder(folder: Path, per_class: int = 6, classes: tuple[str, ...
             fmt = ("png", "jpeg", "bmp")[i % 3]
             Image.fromarray(x[i].transpose(1, 2, 0)).save(folder / name / f"{i}.{fmt}", format=fmt.upper())
     return folder
+
+
+def write_scenes(root: Path, size: int, n_train: int = 6, n_val: int = 3, **spec) -> Path:
+    """A small fashion-scenes folder (VOC and COCO layouts) under ``root``, from generated Fashion-MNIST-like
+    items; ``spec``: the other :class:`~cnnzoo.datasets.scenes.SceneSpec` settings."""
+    from cnnzoo.datasets.scenes import SceneSpec, generate
+
+    items = write_idx_dataset(root / "fashion", n_train=40, n_test=20)
+    out = root / "scenes"
+    generate(out, n_train, n_val, SceneSpec(size=size, **spec), items, log=lambda *a: None)
+    return out

@@ -11,10 +11,9 @@ import torch
 
 import cnnzoo
 from cnnzoo.cli import main
-from cnnzoo.datasets.scenes import SceneSpec, generate
 from cnnzoo.dense.detection import DETECTORS, FPNBackbone, create_detector
 from cnnzoo.dense.fit import detection_metrics
-from datagen import write_idx_dataset
+from datagen import write_scenes
 from test_segmentation import FAMILIES
 
 
@@ -78,10 +77,7 @@ def test_map_exact():
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory) -> Path:
-    items = write_idx_dataset(tmp_path_factory.mktemp("fashion"), n_train=40, n_test=20)
-    out = tmp_path_factory.mktemp("scenes") / "s"
-    generate(out, 6, 3, SceneSpec(size=48, max_items=2, min_scale=0.8, max_scale=1.2), items, log=lambda *a: None)
-    return out
+    return write_scenes(tmp_path_factory.mktemp("scenes"), 48, max_items=2, min_scale=0.8, max_scale=1.2)
 
 
 def test_train_evaluate_predict_cli(scenes, tmp_path, capsys):
@@ -95,6 +91,24 @@ def test_train_evaluate_predict_cli(scenes, tmp_path, capsys):
     assert main(["detect", "predict", str(out), str(scenes / "JPEGImages/val_000000.jpg"), "--out",
                  str(tmp_path / "pred"), "--min-score", "0"]) == 0
     assert (tmp_path / "pred/val_000000.boxes.png").is_file()
+    capsys.readouterr()
+    assert main(["detect", "export", str(out), "--out", str(tmp_path / "det.onnx"), "--check-image",
+                 str(scenes / "JPEGImages/val_000000.jpg")]) == 0
+    printed = capsys.readouterr().out
+    assert "input 1 x 3 x 48 x 48" in printed and "verified: ONNX Runtime vs eager PyTorch on 3 images" in printed
+    assert (tmp_path / "det.onnx").is_file()
+    assert main(["detect", "export", str(tmp_path / "nothing"), "--out", str(tmp_path / "no.onnx")]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err and not (tmp_path / "no.onnx").exists()
+    config = tmp_path / "det.json"  # --config: JSON here, flags win
+    config.write_text(json.dumps({"data": str(scenes), "epochs": 1, "batch_size": 2, "head": "fcos"}))
+    assert main(["detect", "train", "mobilenet_v1_050", "--config", str(config), "--batch-size", "3", "--out",
+                 str(tmp_path / "r3")]) == 0
+    saved = json.loads((tmp_path / "r3/config.json").read_text())
+    assert (saved["head"], saved["batch_size"], saved["task"]) == ("fcos", 3, "detection")
+    config.write_text(json.dumps({"data": str(scenes), "input_scale": 2}))
+    assert main(["detect", "train", "mobilenet_v1_050", "--config", str(config)]) == 2
+    assert f"input_scale in config file {config} must be in (0, 8] (and 1 for detection), got 2.0" in \
+        capsys.readouterr().err
     assert main(["detect", "train", "mobilenet_v1_050", "--data", str(scenes / "labels.txt"),
                  "--out", str(tmp_path / "r2")]) == 2
     assert "give a VOC-layout folder or a COCO .json file" in capsys.readouterr().err
@@ -110,3 +124,41 @@ def test_map_without_its_libraries_names_the_extra(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(CnnzooError, match=r"pip install 'cnnzoo\[dense\]'"):
         map_metric()
+
+
+@pytest.mark.parametrize("kind", DETECTORS)
+def test_detector_onnx_export_matches_pytorch(kind):
+    """Each head exports (fixed image size, a varying number of detections) and ONNX Runtime finds the same
+    boxes, labels and scores as PyTorch: with the score threshold at 0 a random detector gives many."""
+    from cnnzoo.dense.export import detector_onnx, verify_detector
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = create_detector("mobilenet_v1_050", 4, kind, image_size=64).eval()
+    with torch.no_grad():  # an untrained head gives all anchors the same score: spread them, as training would
+        for p in det.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    if kind == "fasterrcnn":
+        det.roi_heads.score_thresh = 0.0
+    else:
+        det.score_thresh = 0.0
+    data = detector_onnx(det, (64, 64))
+    g = torch.Generator().manual_seed(1)
+    check = verify_detector(det, data, [torch.rand(3, 64, 64, generator=g) for _ in range(2)])
+    assert check["images"] == 2 and check["detections"] > 10 and check["max_diff"] < 1e-3
+
+
+def test_boxes_are_drawn_enlarged_with_a_tag_in_their_class_colour():
+    import numpy as np
+
+    from cnnzoo.dense.visual import FONT_SIZE, draw_boxes, palette_rgb
+
+    pic = np.asarray(draw_boxes(np.zeros((48, 48, 3), np.uint8), [[10.0, 20.0, 30.0, 40.0]], [2], [0.91],
+                                ["background", "shirt", "bag"]))
+    assert pic.shape == (288, 288, 3)  # 48 px enlarged 6x, so 12-px text fits
+    colour = palette_rgb()[2]
+    assert (pic[120:240, 60] == colour).all() and (pic[120:240, 180] == colour).all()  # the box's sides, x 6
+    tag = pic[120 - FONT_SIZE - 3:120, 60:120]  # above the box: filled with the colour, with the text on it
+    filled = (tag == colour).all(-1).mean()
+    assert 0.5 < filled < 1

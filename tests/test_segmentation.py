@@ -11,12 +11,11 @@ import torch
 
 import cnnzoo
 from cnnzoo.cli import main
-from cnnzoo.datasets.scenes import SceneSpec, generate
 from cnnzoo.dense.fit import DenseConfig, fit_dense, segmentation_task
 from cnnzoo.dense.metrics import confusion_matrix, segmentation_metrics
 from cnnzoo.dense.segmentation import bilinear_kernel, create_segmenter, fit_to, upsampler
 from cnnzoo.errors import ModelArgumentError
-from datagen import write_idx_dataset
+from datagen import write_scenes
 
 
 def family_representatives() -> list[str]:
@@ -123,10 +122,7 @@ def test_metrics_exact():
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory) -> Path:
-    items = write_idx_dataset(tmp_path_factory.mktemp("fashion"), n_train=40, n_test=20)
-    out = tmp_path_factory.mktemp("scenes") / "s"
-    generate(out, 6, 3, SceneSpec(size=32, max_items=2, min_scale=0.7, max_scale=1.0), items, log=lambda *a: None)
-    return out
+    return write_scenes(tmp_path_factory.mktemp("scenes"), 32, max_items=2, min_scale=0.7, max_scale=1.0)
 
 
 @pytest.mark.parametrize("backbone", ["squeezenet1_1", "alexnet_cifar"])
@@ -143,7 +139,7 @@ def test_one_training_step(scenes, tmp_path, backbone):
 def test_train_resume_predict_export_cli(scenes, tmp_path, capsys):
     out = tmp_path / "run"
     common = ["segment", "train", "resnet20_cifar", "--data", str(scenes), "--out", str(out), "--batch-size", "3",
-              "--head", "fcn8s"]
+              "--head", "fcn8s", "--input-scale", "1.5"]
     assert main([*common, "--epochs", "1"]) == 0
     assert main([*common, "--epochs", "2", "--resume"]) == 0
     assert "resuming" in capsys.readouterr().out
@@ -160,3 +156,78 @@ def test_train_resume_predict_export_cli(scenes, tmp_path, capsys):
     assert main(["segment", "export", str(out), "--out", str(tmp_path / "seg.onnx")]) == 0
     printed = capsys.readouterr().out
     assert "output N x 11 x 32 x 32" in printed and "verified: ONNX Runtime" in printed
+
+
+def test_input_scale_keeps_the_output_size_and_rebuilds():
+    from cnnzoo.dense.segmentation import segmenter_from_config
+
+    torch.manual_seed(0)
+    seg = create_segmenter("resnet20_cifar", 3, "fcn8s", input_scale=2.0).eval()
+    x = torch.randn(2, 3, 17, 20)
+    assert seg(x).shape == (2, 3, 17, 20)
+    again = segmenter_from_config(seg.config)
+    again.load_state_dict(seg.state_dict())
+    assert again.input_scale == 2.0 and torch.equal(again.eval()(x), seg(x))
+    # enlarged twice, the stride-4 stage of an 8 x 8 image has 4 x 4 cells, not 2 x 2
+    sizes = []
+    hook = seg.features.body.get_submodule(seg.features.stages[-1]).register_forward_hook(
+        lambda _m, _i, out: sizes.append(tuple(out.shape[-2:])))
+    seg(torch.randn(1, 3, 8, 8))
+    hook.remove()
+    assert sizes == [(4, 4)]
+    with pytest.raises(ModelArgumentError, match="input_scale must be in"):
+        create_segmenter("resnet20_cifar", 3, "fcn8s", input_scale=0)
+
+
+def test_overlay_legend_names_each_class_beside_its_colour():
+    import numpy as np
+
+    from cnnzoo.dense.visual import MIN_SIDE, overlay_picture, palette_rgb
+
+    image = np.zeros((32, 32, 3), np.uint8)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:12, 4:12], mask[20:30, 20:30] = 1, 3
+    classes = ["background", "shirt", "bag", "boot"]
+    pic = np.asarray(overlay_picture(image, mask, classes))
+    assert pic.shape[0] == MIN_SIDE and pic.shape[1] > MIN_SIDE  # enlarged 8x, the legend to the right
+    legend = pic[:, MIN_SIDE:]
+    colours = palette_rgb()
+    for k in (1, 2, 3):  # few classes: all of them, each swatch in its class's colour, in order
+        rows = np.where((legend == colours[k]).all(-1).any(1))[0]
+        assert len(rows) > 5, classes[k]
+    firsts = [np.where((legend == colours[k]).all(-1).any(1))[0][0] for k in (1, 2, 3)]
+    assert firsts == sorted(firsts)
+    many = [f"c{i}" for i in range(20)]  # many classes: only those present
+    legend = np.asarray(overlay_picture(image, mask, many))[:, MIN_SIDE:]
+    assert [bool((legend == colours[k]).all(-1).any()) for k in (1, 2, 3)] == [True, False, True]
+    bare = np.asarray(overlay_picture(image, np.zeros_like(mask), many))
+    assert bare.shape[1] > MIN_SIDE  # "background only"
+
+
+def test_train_config_file_flags_win_and_bad_settings_are_one_line(scenes, tmp_path, capsys):
+    cfg = tmp_path / "seg.toml"
+    cfg.write_text(f'data = "{scenes}"\nepochs = 1\nbatch_size = 3\nhead = "fcn16s"\nlr = 0.002\n')
+    out = tmp_path / "run"
+    assert main(["segment", "train", "resnet20_cifar", "--config", str(cfg), "--head", "fcn8s", "--out", str(out)]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["head"], saved["batch_size"], saved["lr"], saved["epochs"]) == ("fcn8s", 3, 0.002, 1)
+    again = tmp_path / "again"  # a run's config.json is a config file too
+    assert main(["segment", "train", "resnet20_cifar", "--config", str(out / "config.json"), "--out", str(again)]) == 0
+    assert json.loads((again / "config.json").read_text())["head"] == "fcn8s"
+    capsys.readouterr()
+    bad = {"bogus = 1": "unknown setting(s) bogus in config file {f}; see `cnnzoo segment train --help`",
+           'epochs = "many"': "epochs in config file {f} must be a whole number, got 'many'",
+           "lr = -1": "lr in config file {f} must be positive, got -1.0",
+           'head = "fcn4s"': "head in config file {f} must be one of fcn32s, fcn16s, fcn8s, got 'fcn4s'",
+           'task = "detection"': "{f} holds detection settings; use it with `cnnzoo detect train`"}
+    for k, (line, message) in enumerate(bad.items()):
+        f = tmp_path / f"bad{k}.toml"
+        f.write_text(f'data = "{scenes}"\n{line}\n')
+        assert main(["segment", "train", "resnet20_cifar", "--config", str(f), "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert message.format(f=f) in err and "Traceback" not in err and err.count("\n") == 1, err
+    assert main(["segment", "train", "resnet20_cifar", "--config", str(cfg), "--lr", "-1"]) == 2
+    assert "--lr must be positive, got -1.0" in capsys.readouterr().err  # a flag is named as a flag
+    assert main(["segment", "train", "resnet20_cifar", "--epochs", "1"]) == 2
+    assert "give the data: --data" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

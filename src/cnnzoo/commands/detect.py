@@ -1,4 +1,4 @@
-"""``cnnzoo detect``: torchvision detectors on any zoo backbone — train, evaluate, predict."""
+"""``cnnzoo detect``: torchvision detectors on any zoo backbone — train, evaluate, predict, export."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ..errors import CnnzooError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="object detection on any backbone (torchvision's Faster R-CNN, RetinaNet, "
-                                      "FCOS): train, evaluate, predict")
+                                      "FCOS): train, evaluate, predict, export")
     dsub = p.add_subparsers(dest="detect_command", metavar="ACTION", required=True, parser_class=type(p))
     t = dsub.add_parser("train", help="train a detector on a VOC-layout folder or a COCO file",
                         description="Train a torchvision detector (--head fasterrcnn, retinanet or fcos) on BACKBONE "
@@ -31,10 +31,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = dsub.add_parser("predict", help="detect objects and draw their boxes with class and score")
     r.add_argument("checkpoint", help="a run's last.pt (or its run folder)")
     r.add_argument("images", nargs="+", help="image files")
-    r.add_argument("--out", required=True, help="folder for the pictures (NAME.boxes.png)")
+    r.add_argument("--out", required=True, help="folder for the pictures (NAME.boxes.png, enlarged where small)")
     r.add_argument("--min-score", type=float, default=0.5, help="draw detections of at least this score "
                                                                 "(default 0.5)")
     r.set_defaults(func=cmd_predict)
+    x = dsub.add_parser("export", help="export a trained detector to ONNX, checked against PyTorch",
+                        description="Export a trained detector to ONNX (opset 18): one 1 x 3 x H x W float image in "
+                                    "[0, 1] at the training size in, boxes (K x 4), labels (K) and scores (K) out, "
+                                    "K varying. The file is checked with ONNX Runtime against eager PyTorch on "
+                                    "generated images (and --check-image) before it is written.")
+    x.add_argument("checkpoint", help="a run's last.pt (or its run folder)")
+    x.add_argument("--out", required=True, help="the .onnx file to write")
+    x.add_argument("--check-image", action="append", default=[], metavar="FILE",
+                   help="also compare ONNX Runtime's detections with PyTorch's on this image (repeatable)")
+    x.set_defaults(func=cmd_export)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -42,8 +52,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..registry import model_info
 
     model_info(args.backbone)
-    if args.head is None:
-        args.head = "fasterrcnn"
     fit_dense(config_from_args(args, "detection"), detection_task, resume=args.resume, overwrite=args.overwrite)
     return 0
 
@@ -67,26 +75,55 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ..dense.detection import load_detector
+    from ..dense.fit import detect
+    from ..dense.visual import draw_boxes
+    from .segment import checkpoint_path, read_images
+
+    det, meta = load_detector(checkpoint_path(args.checkpoint))
+    out = Path(args.out)
+    classes = meta["classes"]
+    for name, stem, image, batch in read_images(args.images, out):
+        found = detect(det, batch)[0]
+        keep = found["scores"] >= args.min_score
+        boxes, labels, scores = found["boxes"][keep], found["labels"][keep], found["scores"][keep]
+        draw_boxes(image, boxes.tolist(), labels.tolist(), scores.tolist(), classes).save(out / f"{stem}.boxes.png")
+        listed = ", ".join(f"{classes[int(lab)]} {s:.2f}" for lab, s in zip(labels, scores))
+        print(f"{name}: {listed or f'nothing at score >= {args.min_score}'} -> {out / (stem + '.boxes.png')}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
     from ..dense.detection import load_detector
-    from ..dense.fit import detect
-    from ..dense.visual import draw_boxes
+    from ..dense.export import detector_onnx, verify_detector
     from ..preprocess import load_image
+    from ..weights import atomic_write
     from .segment import checkpoint_path
 
     det, meta = load_detector(checkpoint_path(args.checkpoint))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    classes = meta["classes"]
-    for name in args.images:
-        image = np.asarray(load_image(name, 3))
-        found = detect(det, torch.from_numpy(image.copy()).permute(2, 0, 1)[None])[0]
-        keep = found["scores"] >= args.min_score
-        boxes, labels, scores = found["boxes"][keep], found["labels"][keep], found["scores"][keep]
-        stem = Path(name).stem
-        draw_boxes(image, boxes.tolist(), labels.tolist(), scores.tolist(), classes).save(out / f"{stem}.boxes.png")
-        listed = ", ".join(f"{classes[int(lab)]} {s:.2f}" for lab, s in zip(labels, scores))
-        print(f"{name}: {listed or f'nothing at score >= {args.min_score}'} -> {out / (stem + '.boxes.png')}")
+    if out.is_dir():
+        raise CnnzooError(f"--out {out} is a folder; give a file name such as detector.onnx")
+    side = int(meta["image_size"])
+    g = torch.Generator().manual_seed(0)
+    images = [torch.rand(3, side, side, generator=g),  # noise, and a smooth random picture
+              torch.nn.functional.interpolate(torch.rand(1, 3, 6, 6, generator=g), (side, side), mode="bilinear")[0]]
+    for name in args.check_image:
+        image = load_image(name, 3)
+        if image.size != (side, side):
+            raise CnnzooError(f"--check-image {name} is {image.width}x{image.height}; the detector takes {side}x{side}")
+        images.append(torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255)
+    data = detector_onnx(det, (side, side))
+    check = verify_detector(det, data, images)
+    atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
+    print(f"{det.config['kind']} on {det.config['backbone']} -> {out}: onnx, {len(data) / 1e6:.1f} MB, input 1 x 3 x "
+          f"{side} x {side} (float in [0, 1]), outputs boxes K x 4, labels K, scores K (K detections)")
+    print(f"verified: ONNX Runtime vs eager PyTorch on {check['images']} images, {check['detections']} detections: "
+          f"same count and labels, boxes and scores within {check['max_diff']:.2e} (relative)")
+    if not check["detections"]:
+        print("note: no detections on the check images, so only empty outputs were compared; "
+              "give --check-image a picture with objects")
     return 0

@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = ssub.add_parser("predict", help="segment images and write coloured mask overlays")
     r.add_argument("checkpoint", help="a run's last.pt (or its run folder)")
     r.add_argument("images", nargs="+", help="image files")
-    r.add_argument("--out", required=True, help="folder for the overlays (NAME.overlay.png) and masks (NAME.mask.png)")
+    r.add_argument("--out", required=True, help="folder for the overlays (NAME.overlay.png: enlarged where small, "
+                                                "with a colour legend) and masks (NAME.mask.png, class indices)")
     r.set_defaults(func=cmd_predict)
     x = ssub.add_parser("export", help="export a trained segmenter to ONNX, checked against PyTorch")
     x.add_argument("checkpoint", help="a run's last.pt (or its run folder)")
@@ -40,10 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_dense_flags(p: argparse.ArgumentParser, task: str) -> None:
-    """BACKBONE, --resume, --overwrite and a flag for each :class:`~cnnzoo.dense.fit.DenseConfig` setting."""
+    """BACKBONE, --config, --resume, --overwrite and a flag for each :class:`~cnnzoo.dense.fit.DenseConfig`
+    setting."""
     from ..dense.config import DenseConfig
 
     p.add_argument("backbone", help="registered model name (see `cnnzoo list`)")
+    p.add_argument("--config", metavar="FILE", help="a TOML, YAML or JSON file of settings (the flags' names with _ "
+                                                    "for -, e.g. lr = 0.002; a run's config.json works); flags given "
+                                                    "on the command line win")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run that --out holds")
     p.add_argument("--no-progress", dest="progress", action="store_false", help=argparse.SUPPRESS)
@@ -65,7 +70,8 @@ def add_dense_flags(p: argparse.ArgumentParser, task: str) -> None:
             p.add_argument(flag, type=argtypes.csv(float if f.name == "milestones" else str), default=None,
                            metavar="A,B", help=text)
         else:
-            p.add_argument(flag, type=kind, default=None, required=f.name == "data", help=text)
+            required = " (required, here or in --config)" if f.name == "data" else ""
+            p.add_argument(flag, type=kind, default=None, help=text + required)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -108,25 +114,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
+def read_images(names: list[str], out: Path) -> "typing.Iterator[tuple[str, str, typing.Any, typing.Any]]":
+    """For each image file: its name, stem, ``H x W x 3`` uint8 array and ``1 x 3 x H x W`` uint8 tensor; ``out``
+    (the pictures' folder) is made first. What ``segment predict`` and ``detect predict`` share."""
     import numpy as np
     import torch
 
+    from ..preprocess import load_image
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        image = np.asarray(load_image(name, 3))
+        yield name, Path(name).stem, image, torch.from_numpy(image.copy()).permute(2, 0, 1)[None]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ..dense.fit import segment
     from ..dense.segmentation import load_segmenter
-    from ..dense.visual import mask_image, overlay
-    from ..preprocess import load_image
+    from ..dense.visual import mask_image, overlay_picture
 
     seg, meta = load_segmenter(checkpoint_path(args.checkpoint))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     classes = meta["classes"]
-    for name in args.images:
-        image = np.asarray(load_image(name, 3))
-        pred = segment(seg, torch.from_numpy(image.copy()).permute(2, 0, 1)[None], tuple(meta["mean"]),
-                       tuple(meta["std"]))[0].numpy().astype(np.uint8)
-        stem = Path(name).stem
-        overlay(image, pred).save(out / f"{stem}.overlay.png")
+    for name, stem, image, batch in read_images(args.images, out):
+        pred = segment(seg, batch, tuple(meta["mean"]), tuple(meta["std"]))[0].numpy().astype(np.uint8)
+        overlay_picture(image, pred, classes).save(out / f"{stem}.overlay.png")
         mask_image(pred).save(out / f"{stem}.mask.png")
         counts = np.bincount(pred.ravel(), minlength=len(classes))
         found = ", ".join(f"{classes[c]} {counts[c] / pred.size:.0%}" for c in np.argsort(-counts) if counts[c] and c)

@@ -30,8 +30,18 @@ class DatasetError(CnnzooError, ValueError):
     """A dataset file that is missing, malformed or inconsistent."""
 
 
+class _NamedClasses:
+    """The class count of a set that names its classes (``classes[0]``: the background)."""
+
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
 @dataclass
-class SegmentationSet:
+class SegmentationSet(_NamedClasses):
     """Images ``N x 3 x H x W`` uint8 and masks ``N x H x W`` uint8 (255: ignore), with class names."""
 
     images: torch.Tensor
@@ -40,13 +50,9 @@ class SegmentationSet:
     ids: tuple[str, ...]
     skipped: tuple[str, ...] = field(default=())
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
 
 @dataclass
-class DetectionSet:
+class DetectionSet(_NamedClasses):
     """Images ``N x 3 x H x W`` uint8 and, per image, boxes ``K x 4`` (x0, y0, x1, y1, pixels) and labels
     ``K`` (1..C; 0 is the detectors' background), with class names (``classes[0]`` is the background)."""
 
@@ -56,10 +62,6 @@ class DetectionSet:
     classes: tuple[str, ...]
     ids: tuple[str, ...]
     skipped: tuple[str, ...] = field(default=())
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
 
 
 class _Bad(Exception):

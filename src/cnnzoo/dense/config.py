@@ -36,6 +36,11 @@ class DenseConfig:
     step_epochs: int = setting(8, "unused by the dense schedules; kept for the shared schedule code", scope="none")
     augment: tuple[str, ...] = setting(("flip",), "augmentations, applied alike to image and target: flip")
     image_size: int | None = setting(None, "resize images (and masks) to this side (default: their own size)")
+    input_scale: float = setting(1.0, "segmentation: enlarge each image by this factor inside the segmenter, its "
+                                      "scores brought back to the image's size (1.5 on 96-px images: FCN-8s's "
+                                      "finest skip on 5.3-px cells instead of 8; scale² the computation)")
+    channels_last: bool = setting(True, "segmentation: keep the segmenter's weights and images channels-last "
+                                        "(NHWC), which oneDNN's and cuDNN's convolutions run faster")
     min_score: float = setting(0.05, "detection: the score below which detections are dropped")
     limit_train: int | None = setting(None, "use only the first N training images (quick runs)")
     limit_val: int | None = setting(None, "evaluate on the first N held-out images only")
@@ -43,7 +48,9 @@ class DenseConfig:
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
     out: str | None = setting(None, "run folder (default: runs/BACKBONE-HEAD-DATA, then -2, -3, ...)")
 
-    def check(self) -> None:
+    def check(self, where: dict[str, str] | None = None) -> None:
+        """Refuse values no run can use, in one line naming the flag, or ``where`` it came from
+        (``{"lr": "lr in config file run.toml"}``)."""
         heads = HEADS if self.task == "segmentation" else DETECTORS
         rules = [("epochs", self.epochs >= 1, "at least 1"), ("batch_size", self.batch_size >= 1, "at least 1"),
                  ("lr", self.lr > 0, "positive"), ("weight_decay", self.weight_decay >= 0, "0 or more"),
@@ -53,6 +60,8 @@ class DenseConfig:
                   "cosine, onecycle, multistep or constant"),
                  ("augment", all(a in ("flip",) for a in self.augment), "flip, or '' for none"),
                  ("image_size", self.image_size is None or self.image_size >= 16, "at least 16"),
+                 ("input_scale", 0 < self.input_scale <= 8 and (self.task == "segmentation" or self.input_scale == 1),
+                  "in (0, 8] (and 1 for detection)"),
                  ("warmup_epochs", self.warmup_epochs >= 0, "0 or more"),
                  ("limit_train", self.limit_train is None or self.limit_train >= 1, "at least 1"),
                  ("limit_val", self.limit_val is None or self.limit_val >= 1, "at least 1")]
@@ -60,4 +69,5 @@ class DenseConfig:
             if not ok:
                 value = getattr(self, name)
                 shown = ",".join(map(str, value)) if isinstance(value, tuple) else repr(value)
-                raise CnnzooError(f"--{name.replace('_', '-')} must be {rule}, got {shown}")
+                label = (where or {}).get(name) or "--" + name.replace("_", "-")
+                raise CnnzooError(f"{label} must be {rule}, got {shown}")

@@ -26,7 +26,7 @@ from ..training import runfolder
 from ..training.augment import BatchPipeline
 from ..training.checkpoint import load_checkpoint, save_checkpoint
 from ..training.outputs import write_csv, write_json
-from ..training.trainer import build_optimizer, lr_factor, pick_device
+from ..training.trainer import build_optimizer, lr_factor, optimise, pick_device
 from .config import DenseConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -115,12 +115,7 @@ def fit_dense(cfg: DenseConfig, build: Callable[[DenseConfig, torch.device], Tas
             for s in range(0, n, cfg.batch_size):
                 idx = order[s:s + cfg.batch_size]
                 loss = task.step(model, idx, g)
-                if not torch.isfinite(loss):
-                    raise CnnzooError(f"the loss diverged (it is {loss.item()}) at epoch {epoch}; lower --lr")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
+                optimise(loss, optimizer, scheduler, f"at epoch {epoch}")
                 total, count = total + loss.item() * len(idx), count + len(idx)
             train_time, cpu = time.perf_counter() - started, time.process_time() - cpu0
             figures = task.evaluate(model)
@@ -152,10 +147,41 @@ def fit_dense(cfg: DenseConfig, build: Callable[[DenseConfig, torch.device], Tas
 
 
 def config_from_args(args: Any, task: str) -> DenseConfig:
-    """The config of a ``train`` command's parsed flags (unset flags keep the config's defaults)."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(DenseConfig)
-              if getattr(args, f.name, None) is not None and f.name not in ("task",)}
-    return DenseConfig(task=task, **values)
+    """The config of a ``train`` command: the defaults, then the ``--config`` file (TOML, YAML or JSON, such
+    as a run's ``config.json``), then the flags given; each value checked, a bad one named with its file.
+
+    The file's types are checked as ``cnnzoo train --config``'s are (:func:`~cnnzoo.training.config.
+    coerce_settings`); its ``backbone`` gives way to the command line's BACKBONE, as ``train``'s ``model`` does.
+    """
+    from ..training.config import coerce_settings, read_config_file
+    from .checkpoint import COMMANDS
+
+    command = f"{COMMANDS[task]} train"
+    values: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    if getattr(args, "config", None):
+        source = f"config file {args.config}"
+        raw = read_config_file(args.config)
+        if raw.get("task", task) != task:
+            other = COMMANDS.get(raw["task"], raw["task"])
+            raise CnnzooError(f"{args.config} holds {raw['task']} settings; use it with `cnnzoo {other} train`")
+        raw.pop("task", None)
+        raw.pop("backbone", None)
+        values = coerce_settings(raw, source, DenseConfig, command)
+        where = {k: f"{k} in {source}" for k in values}
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(DenseConfig)
+             if getattr(args, f.name, None) is not None and f.name not in ("task", "backbone")}
+    values.update(flags)
+    for k in flags:
+        where.pop(k, None)
+    if not values.get("data"):
+        raise CnnzooError(f"give the data: --data (a VOC-layout folder{' or a COCO file' * (task == 'detection')}) "
+                          "or data in the --config file")
+    if task == "detection":
+        values.setdefault("head", "fasterrcnn")
+    cfg = DenseConfig(task=task, backbone=args.backbone, **values)
+    cfg.check(where)
+    return cfg
 
 
 def dump(cfg: DenseConfig) -> str:
@@ -192,7 +218,10 @@ def segmentation_task(cfg: DenseConfig, device: torch.device) -> Task:
     if cfg.limit_val:
         val.images, val.masks = val.images[:cfg.limit_val], val.masks[:cfg.limit_val]
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.weights else channel_stats(train.images)
-    model = create_segmenter(cfg.backbone, train.num_classes, cfg.head, weights=cfg.weights, in_chans=3)
+    model = create_segmenter(cfg.backbone, train.num_classes, cfg.head, weights=cfg.weights,
+                             input_scale=cfg.input_scale, in_chans=3)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(memory_format=layout)
     pipeline = BatchPipeline(mean, std)
     meta = {"classes": list(train.classes), "mean": list(mean), "std": list(std),
             "image_size": list(train.images.shape[-2:]), "config_key": "segmenter"}
@@ -201,7 +230,8 @@ def segmentation_task(cfg: DenseConfig, device: torch.device) -> Task:
         x, y = train.images[idx], train.masks[idx]
         if "flip" in cfg.augment:
             x, y = flip_pairs(x, y, g)
-        return F.cross_entropy(m(pipeline(x.to(device))), y.to(device).long(), ignore_index=IGNORE)
+        scores = m(pipeline(x.to(device)).contiguous(memory_format=layout))
+        return F.cross_entropy(scores, y.to(device).long(), ignore_index=IGNORE)
 
     def evaluate(m: nn.Module) -> dict[str, Any]:
         pred = segment(m, val.images, mean, std)

@@ -214,16 +214,19 @@ def valid_device(name: str) -> bool:
 _KINDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false", dict: "a table"}
 
 
-def coerce_settings(d: dict[str, Any], source: str | None = None) -> dict[str, Any]:
-    """``d`` with each value checked against its field's type (a list becomes a tuple, a whole number a
-    float where a number is wanted), so that a config file's ``epochs = "many"`` is one line, not a traceback."""
+def coerce_settings(d: dict[str, Any], source: str | None = None, config: type | None = None,
+                    command: str = "train") -> dict[str, Any]:
+    """``d`` with each value checked against its field's type in ``config`` (a dataclass of settings,
+    default :class:`TrainConfig`; a list becomes a tuple, a whole number a float where a number is wanted),
+    so that a config file's ``epochs = "many"`` is one line, not a traceback. ``command`` is named in the
+    error of an unknown setting."""
     import typing
 
-    hints = typing.get_type_hints(TrainConfig)
+    hints = typing.get_type_hints(config or TrainConfig)
     unknown = [k for k in d if k not in hints]
     where = f" in {source}" if source else ""
     if unknown:
-        raise CnnzooError(f"unknown setting(s) {', '.join(unknown)}{where}; see `cnnzoo train --help`")
+        raise CnnzooError(f"unknown setting(s) {', '.join(unknown)}{where}; see `cnnzoo {command} --help`")
     out = {}
     for key, value in d.items():
         ok, coerced, kind = _coerce(value, hints[key])
@@ -309,7 +312,8 @@ def _toml_value(value: Any) -> str | None:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Settings from a TOML file (or YAML when PyYAML is installed)."""
+    """Settings from a TOML file, a JSON file (``.json``, e.g. a run's ``config.json``) or YAML (``.yaml``,
+    ``.yml``, when PyYAML is installed)."""
     p = Path(path)
     if not p.is_file():
         raise CnnzooError(f"config file {p} does not exist")
@@ -319,7 +323,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
                 import yaml
             except ImportError:
                 raise CnnzooError("reading YAML needs PyYAML (pip install pyyaml); or write the config as TOML") from None
-            data = yaml.safe_load(p.read_text()) or {}
+            try:
+                data = yaml.safe_load(p.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise CnnzooError(f"cannot parse {p}: {str(exc).splitlines()[0]}") from None
+        elif p.suffix == ".json":
+            data = json.loads(p.read_text())
         else:
             data = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, ValueError) as exc:

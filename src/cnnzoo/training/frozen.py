@@ -208,6 +208,8 @@ def train_steps(model: nn.Module, plan: FrozenPlan, cache: Tensor, labels: Tenso
     Validation runs :data:`EVALS` times; the weights of the best validation accuracy are kept (the last
     ones where there is no validation split).
     """
+    from .trainer import optimise
+
     n = len(labels)
     batch_size = min(batch_size, n)
     every = max(1, steps // EVALS)
@@ -223,14 +225,7 @@ def train_steps(model: nn.Module, plan: FrozenPlan, cache: Tensor, labels: Tenso
         model.train()
         logits = tail(model, plan, cache[idx], input_shape)
         loss = F.cross_entropy(logits, labels[idx], label_smoothing=label_smoothing)
-        if not torch.isfinite(loss):
-            from .trainer import TrainingDiverged
-
-            raise TrainingDiverged(f"the loss became {loss.item()} at step {step}; lower --lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        optimise(loss, optimizer, scheduler, f"at step {step}")
         loss_sum += loss.item() * len(idx)
         correct += (logits.argmax(1) == labels[idx]).sum().item()
         seen += len(idx)

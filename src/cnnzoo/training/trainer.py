@@ -233,6 +233,17 @@ def batches(indices: Tensor, batch_size: int, g: torch.Generator, dist: Dist) ->
         yield batch, slice(dist.rank * per, (dist.rank + 1) * per)
 
 
+def optimise(loss: Tensor, optimizer: torch.optim.Optimizer, scheduler: Any, when: str) -> None:
+    """One plain optimisation step on ``loss`` (backward, step, the per-step schedule's step), refused in one
+    line where the loss is not finite (``when``: e.g. "at step 12")."""
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"the loss became {loss.item()} {when}; lower --lr")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+
+
 def train_one_epoch(model: nn.Module, data: ImageDataset, indices: Tensor, pipeline: BatchPipeline,
                     optimizer: torch.optim.Optimizer, scheduler: Any, cfg: TrainConfig, g: torch.Generator,
                     device: torch.device, dist: Dist, epoch: int, ema: nn.Module | None = None,

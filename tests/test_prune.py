@@ -140,6 +140,22 @@ def test_prune_refuses_a_bad_target_or_rounding(trained, argv, message, capsys):
     assert message in err and err.count("\n") == 1
 
 
+def test_a_fine_tuned_run_prunes_from_its_own_weights_with_every_layer_trained(trained, tmp_path, capsys):
+    data, run = trained
+    tuned = tmp_path / "tuned"
+    assert main(["finetune", "lenet5", "--weights", str(run / "best.pt"), "--data", "mnist", "--data-root", str(data),
+                 "--strategy", "linear", "--epochs", "1", "--val-size", "40", "--out", str(tuned), "--no-progress",
+                 "--precision", "fp32"]) == 0
+    out = tmp_path / "pruned"
+    assert main(["prune", str(tuned / "best.pt"), "--macs", "0.6", "--epochs", "1", "--out", str(out)]) == 0
+    step = json.loads((out / "step-1" / "config.json").read_text())
+    assert step["weights"] == str(out / "pruned-1.pt") and step["strategy"] == "full" and step["head_epochs"] == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["macs"] <= 0.6 * report["macs_original"]
+    model = cnnzoo.load(out / "best.pt")
+    assert model.model_args["widths"] == report["widths"]
+
+
 def test_prune_refuses_a_file_without_its_recipe(trained, tmp_path, capsys):
     _, run = trained
     cnnzoo.load(run / "best.pt").save(tmp_path / "w.safetensors")

@@ -238,6 +238,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                 log(f"round {k}: {macs:,} MACs ({macs / original_macs:.1%}), {len(widths)} layers narrowed; "
                     f"fine-tuning in {step_dir}")
             cfg = TrainConfig.from_dict({**train, "model": name, "out": str(step_dir),
+                                         **_from_pruned(config, pruned_file),
                                          "model_kwargs": {**config.get("model_kwargs", {}),
                                                           "widths": pruned["model_args"]["widths"]}})
             report = fit(cfg, resume=again, overwrite=not again, log=lambda s, k=k: log(f"  round {k}: {s}"),
@@ -260,6 +261,16 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         return summary
     finally:
         claim.release()
+
+
+def _from_pruned(config: dict[str, Any], pruned_file: Path) -> dict[str, Any]:
+    """A fine-tuned run (``cnnzoo finetune``) is fine-tuned again from its pruned weights, not its pretrained ones:
+    the pruned file is the run's ``weights`` (so the pipeline, resize and normalisation, stay the pretrained
+    weights'), and every layer trains (``full``, no classifier-only epochs): the pruned layers are the ones that
+    need it, whatever strategy the run chose. A run trained from scratch changes nothing."""
+    if not config.get("weights"):
+        return {}
+    return {"weights": str(pruned_file), "strategy": "full", "head_epochs": 0, "reinit": False}
 
 
 def _on_data(config: dict[str, Any], data: str | None, data_root: str | None):

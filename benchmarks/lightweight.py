@@ -55,12 +55,12 @@ def cnnzoo(*argv: str) -> None:
         raise SystemExit(f"cnnzoo {argv[0]} failed with exit code {code}")
 
 
-def latency(path: str, batches: list[int], engine: str, precision: str, repeats: int = 3) -> dict[int, float]:
-    """ms per image at each batch size: the least of ``repeats`` medians, so that a burst of a shared machine's
-    load in one measurement does not make the figure."""
+def latency(path: str, batches: list[int], engine: str, precision: str, repeats: int = 3) -> dict[str, float]:
+    """ms per image at each batch size (keyed by its text, as JSON keeps it): the least of ``repeats`` medians, so
+    that a burst of a shared machine's load in one measurement does not make the figure."""
     settings = Settings(precision=precision, engine=engine, budget_s=2.0)
     runs = [{r["batch"]: r["infer_img_ms"] for r in benchmark_model(path, batches, settings)} for _ in range(repeats)]
-    return {b: min(run[b] for run in runs) for b in batches}
+    return {str(b): min(run[b] for run in runs) for b in batches}
 
 
 def top1(path: str, data_root: str) -> float:
@@ -91,7 +91,7 @@ def measure(files: dict[str, str], data_root: str, ort_fp32: bool = True) -> dic
                 row["onnxruntime"] = latency(path, [1, 64], "onnxruntime", "fp32")
         rows[label] = row
         print(f"  measured {label}: top-1 {row['top1']:.4f}, " + ", ".join(
-            f"{engine} {ms[1]:.3f} / {ms[64]:.3f} ms per image at batch 1 / 64"
+            f"{engine} {ms['1']:.3f} / {ms['64']:.3f} ms per image at batch 1 / 64"
             for engine, ms in row.items() if engine in ("eager", "onnxruntime", "int8")), flush=True)
     return rows
 
@@ -147,7 +147,7 @@ def verdict(ok: bool) -> str:
 def against(label: str, row: dict[str, Any], base: dict[str, Any], engine: str, base_engine: str) -> dict[str, float]:
     """The drop and speed-ups of ``row`` against ``base``, printed; ``engine`` picks each one's latencies."""
     drop = 100 * (base["top1"] - row["top1"])
-    s1, s64 = (base[base_engine][b] / row[engine][b] for b in (1, 64))
+    s1, s64 = (base[base_engine][b] / row[engine][b] for b in ("1", "64"))
     print(f"  {label}: MACs {row['macs'] / base['macs']:.1%}, file {row['mb'] / base['mb']:.3f} of the original's, "
           f"top-1 drop {drop:+.2f} points; {s1:.2f}x faster at batch 1, {s64:.2f}x at 64 ({engine} against "
           f"{base_engine})")
@@ -158,7 +158,7 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     print(f"\n{title}")
     print(f"{'':38} {'top-1':>7} {'MACs':>13} {'params':>9} {'file MB':>8}  ms per image at batch 1 / 64")
     for label, r in rows.items():
-        speeds = "; ".join(f"{e} {r[e][1]:.3f} / {r[e][64]:.3f}" for e in ("eager", "onnxruntime", "int8") if e in r)
+        speeds = "; ".join(f"{e} {r[e]['1']:.3f} / {r[e]['64']:.3f}" for e in ("eager", "onnxruntime", "int8") if e in r)
         print(f"{label:38} {r['top1']:7.4f} {r['macs']:13,} {r['params']:9,} {r['mb']:8.3f}  {speeds}")
 
 
@@ -274,16 +274,21 @@ def main_() -> None:
           f"{os.getloadavg()[0]:.2f}; torch threads {torch.get_num_threads()}")
 
 
+def measured(results: Results, stage: str, target: str, chain: str) -> dict[str, dict[str, Any]] | None:
+    """The rows of the measuring ``stage``, printed as a table, or ``None`` (said so) where it has not run."""
+    m = results.done(stage)
+    if m is None:
+        print(f"\n{target} target: not measured yet (stages {chain})")
+        return None
+    print_table(f"{target} target (measured together at {m['finished']}, load average {m['load']}; {m['machine']})",
+                m["rows"])
+    return m["rows"]
+
+
 def print_summary(results: Results, args: argparse.Namespace, seeds: list[int]) -> None:
     """Every finished target's figures and verdicts; a pending one is named as such."""
     print("\n" + "=" * 100)
-    m = results.done("measure")
-    if m is None:
-        print("prune target: not measured yet (stages original, pruned, int8, measure)")
-    else:
-        rows = m["rows"]
-        print_table(f"prune target (measured together at {m['finished']}, load average {m['load']}; "
-                    f"{m['machine']})", rows)
+    if rows := measured(results, "measure", "prune", "original, pruned, int8, measure"):
         o, pr, q = rows["original"], rows["pruned"], rows["pruned int8"]
         print("ratios against the original, same run:")
         eager = against("pruned", pr, o, "eager", "eager")
@@ -295,15 +300,9 @@ def print_summary(results: Results, args: argparse.Namespace, seeds: list[int]) 
         print(f"    target file <= 1/8, >= 3x the original in eager fp32, drop <= 1 point: size "
               f"{verdict(q['mb'] <= o['mb'] / 8)}, speed {verdict(stacked['speed'] >= 3)}, "
               f"drop {verdict(stacked['drop'] <= 1)}")
-    lm = results.done("lite0-measure")
-    if lm is None:
-        print("\nlite0 target: not measured yet (stages lite0, lite0-pruned, lite0-measure)")
-    else:
-        rows = lm["rows"]
-        print_table(f"lite0 target (measured together at {lm['finished']}, load average {lm['load']}; "
-                    f"{lm['machine']})", rows)
-        against("lite0 pruned", rows["lite0 pruned"], rows["lite0 fine-tuned"], "eager", "eager")
-        against("lite0 pruned", rows["lite0 pruned"], rows["lite0 fine-tuned"], "onnxruntime", "onnxruntime")
+    if rows := measured(results, "lite0-measure", "lite0", "lite0, lite0-pruned, lite0-measure"):
+        for engine in ("eager", "onnxruntime"):
+            against("lite0 pruned", rows["lite0 pruned"], rows["lite0 fine-tuned"], engine, engine)
     done = [d for s in seeds if (d := results.done(f"distill-seed{s}"))]
     if not done:
         print("\ndistill target: no seed finished yet")

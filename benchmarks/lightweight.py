@@ -168,6 +168,9 @@ def main_() -> None:
     p.add_argument("--data-root", default=DATA_ROOT)
     p.add_argument("--targets", default=",".join(TARGETS), help=f"which targets to run, in order: {', '.join(TARGETS)}")
     p.add_argument("--threads", type=int, help="torch's and ONNX Runtime's threads (default: torch's own)")
+    p.add_argument("--original", help="a run folder of --model trained before (another --out's original/, so that a "
+                                       "second pruning budget starts from the same network; default: OUT/original, "
+                                       "trained here)")
     p.add_argument("--model", default="resnet56_cifar")
     p.add_argument("--student", default="resnet20_cifar")
     p.add_argument("--recipe", help="the original's and the students' recipe (default: each model's own); pruning "
@@ -195,6 +198,8 @@ def main_() -> None:
     budget = {k: getattr(args, k) for k in ("model", "student", "recipe", "epochs", "limit_per_class", "limit_test",
                                               "prune_epochs", "steps", "macs", "round_to", "lite0_per_class",
                                               "lite0_macs", "lite0_prune_epochs")}
+    if args.original:
+        budget["original"] = args.original
     budget_line = (f"budget: {args.limit_per_class or 'all'} training images per class, "
                    f"{args.limit_test or 'all 10,000'} test images, {args.epochs or 'the recipe'} epochs (original "
                    f"and students), recipe {args.recipe or 'of each model'}; pruning {args.steps} round(s) x "
@@ -211,11 +216,14 @@ def main_() -> None:
     epochs = ["--epochs", str(args.epochs)] if args.epochs else []
     limits = [*(["--limit-per-class", str(args.limit_per_class)] if args.limit_per_class else []),
               *(["--limit-test", str(args.limit_test)] if args.limit_test else [])]
-    original = out / "original"
+    original = Path(args.original) if args.original else out / "original"
 
     def train_original() -> dict[str, Any]:
-        cnnzoo("train", args.model, *common, "--model-arg", "shortcut='B'", *epochs, *recipe, *limits,
-               "--out", str(original), "--no-progress", "--precision", "fp32", *resume_flag(original, "last.pt"))
+        if (original / "report.json").is_file():  # finished (--original): read, never trained again
+            print(f"the original: {original} (trained before)")
+        else:
+            cnnzoo("train", args.model, *common, "--model-arg", "shortcut='B'", *epochs, *recipe, *limits,
+                   "--out", str(original), "--no-progress", "--precision", "fp32", *resume_flag(original, "last.pt"))
         r = report_of(original)
         return {k: r[k] for k in ("test_top1", "train_time_s", "images_per_s", "epochs")}
 

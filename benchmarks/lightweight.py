@@ -1,24 +1,31 @@
-"""Lightweighting on Fashion-MNIST: pruning, distillation and int8, each figure beside its baseline from the same run.
+"""Lightweighting on Fashion-MNIST: pruning, int8, a pruned ImageNet model and distillation, each figure beside its
+baseline from the same run; the issue's targets printed beside the measured figures (met / NOT met).
 
-One run of this script:
+Three targets, each a chain of stages run with cnnzoo's own commands:
 
-1. trains the original (``--model``, default ``resnet56_cifar`` with projection shortcuts, ``shortcut=B``: option A
-   cannot be pruned) with its recipe for ``--epochs``;
-2. prunes it with ``cnnzoo prune`` to ``--macs`` of its MACs in ``--steps`` rounds, each fine-tuned ``--prune-epochs``;
-3. quantizes the pruned network with ``cnnzoo quantize`` (int8 ONNX, calibrated on training images);
-4. for each seed of ``--seeds``, distils ``--student`` (default ``resnet20_cifar``) from the original with
-   ``cnnzoo distill`` and trains the same student alone with the same recipe, budget and seed (augmentation off for
-   both: the teacher's logits are cached once per image);
-5. measures every file on the same test images (top-1) and the same engine (eager fp32; the int8 file in ONNX
-   Runtime, the engine it is made for) at batch 1 and 64, and prints the table, the ratios against the original
-   and the issue's targets beside the measured figures (met / not met; nothing is claimed unmeasured).
+- ``prune``: ``original`` trains ``--model`` (default ``resnet56_cifar`` with projection shortcuts, ``shortcut=B``:
+  option A cannot be pruned) with its recipe; ``pruned`` prunes it with ``cnnzoo prune`` to ``--macs`` of its MACs
+  (channels in multiples of ``--round-to``), fine-tuned ``--prune-epochs`` per round; ``int8`` quantizes the pruned
+  network with ``cnnzoo quantize``; ``measure`` measures the three files in one go: test top-1, MACs, parameters,
+  file size and latency at batch 1 and 64 in eager fp32 and ONNX Runtime fp32 (the int8 file: ONNX Runtime int8).
+- ``lite0``: ``efficientnet_lite0`` fine-tuned with ``cnnzoo finetune``'s defaults from ImageNet weights on
+  ``--lite0-per-class`` images per class, pruned to ``--lite0-macs`` (30 % of the MACs removed) and measured.
+- ``distill``: for each seed of ``--seeds``, ``cnnzoo distill`` teaches ``--student`` (default ``resnet20_cifar``)
+  from the original (the same file the prune target starts from: trained once) and trains the same student alone
+  with the same recipe, budget and seed.
 
-The issue's budget (full Fashion-MNIST, a recipe's full schedule, 3 seeds) needs hours of CPU; the defaults are
-sized for a shared 2-core machine and every budget flag is printed: ``--limit-per-class`` training images per
-class, ``--limit-test`` test images, ``--epochs``. Figures from a small budget are what they are: a drop or gain
-under about 1 point on 1,000 test images is within one seed's noise.
+**Resuming.** Every stage's result goes into ``OUT/results.json`` as soon as it is finished, with its time, the
+machine and the load; a rerun with the same ``--out`` skips the finished stages (a measurement included: its
+figures were taken together, baseline beside them, and stay together), and continues an interrupted training,
+pruning or distillation from its checkpoints. The budget is stored there too: a rerun with another budget is
+refused (give another ``--out``). ``--targets`` chooses which targets run, in order, e.g. ``--targets prune``
+first on a tight machine.
 
-Run: ``python benchmarks/lightweight.py --out runs/lightweight`` (``--resume`` continues an interrupted run).
+**Budget.** The defaults are the issue's: all 60,000 training images, the recipe's epochs, the 10,000 test images,
+3 distillation seeds. That is hours of CPU; ``--limit-per-class``, ``--epochs`` and ``--prune-epochs`` shrink it,
+and every budget flag is printed. ``--threads`` sets torch's (and ONNX Runtime's) threads for the whole run.
+
+Run: ``python benchmarks/lightweight.py --out runs/lightweight-full --threads 1 --targets prune,lite0,distill``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -37,6 +45,7 @@ from cnnzoo.runtime import machine
 from cnnzoo.runtime.benchmark import Settings, benchmark_model
 
 DATA_ROOT = "/usr/share/datasets/fashion-mnist"
+TARGETS = ("prune", "lite0", "distill")
 
 
 def cnnzoo(*argv: str) -> None:
@@ -46,123 +55,275 @@ def cnnzoo(*argv: str) -> None:
         raise SystemExit(f"cnnzoo {argv[0]} failed with exit code {code}")
 
 
-def latency(path: str, batches: list[int], int8: bool, repeats: int = 3) -> dict[int, float]:
-    """ms per image at each batch size, eager fp32 (an int8 file: ONNX Runtime int8): the least of ``repeats``
-    medians, so that a burst of the shared machine's load in one measurement does not make the figure."""
-    settings = Settings(precision="int8" if int8 else "fp32", engine="onnxruntime" if int8 else "eager", budget_s=2.0)
+def latency(path: str, batches: list[int], engine: str, precision: str, repeats: int = 3) -> dict[str, float]:
+    """ms per image at each batch size (keyed by its text, as JSON keeps it): the least of ``repeats`` medians, so
+    that a burst of a shared machine's load in one measurement does not make the figure."""
+    settings = Settings(precision=precision, engine=engine, budget_s=2.0)
     runs = [{r["batch"]: r["infer_img_ms"] for r in benchmark_model(path, batches, settings)} for _ in range(repeats)]
-    return {b: min(run[b] for run in runs) for b in batches}
+    return {str(b): min(run[b] for run in runs) for b in batches}
 
 
 def top1(path: str, data_root: str) -> float:
-    """Test top-1 on the test images of the file's own run (its config's --limit-test)."""
+    """Test top-1 on the test images of the file's own run (its config's --limit-test), at fp32 in the fastest
+    engine measured (an int8 file: at int8, in the engine it is made for)."""
     from cnnzoo.training.evaluate import evaluate_checkpoints
 
-    (r,) = evaluate_checkpoints([Path(path)], data="fashion-mnist", data_root=data_root, engine="eager",
+    (r,) = evaluate_checkpoints([Path(path)], data="fashion-mnist", data_root=data_root, engine="auto",
                                 precision="fp32" if not path.endswith(".onnx") else "auto")
     return r["top1"]
+
+
+def measure(files: dict[str, str], data_root: str, ort_fp32: bool = True) -> dict[str, dict[str, Any]]:
+    """Every file on the same test images and, for speed, in the same engines, one after another in this run."""
+    from cnnzoo.commands.summary import _analyse
+
+    rows = {}
+    for label, path in files.items():
+        int8 = path.endswith(".onnx")
+        a = _analyse(path, None, "fp32")
+        row = {"path": path, "top1": top1(path, data_root), "macs": a.totals.macs, "params": a.totals.params,
+               "mb": os.path.getsize(path) / 1e6}
+        if int8:
+            row["int8"] = latency(path, [1, 64], "onnxruntime", "int8")
+        else:
+            row["eager"] = latency(path, [1, 64], "eager", "fp32")
+            if ort_fp32:
+                row["onnxruntime"] = latency(path, [1, 64], "onnxruntime", "fp32")
+        rows[label] = row
+        print(f"  measured {label}: top-1 {row['top1']:.4f}, " + ", ".join(
+            f"{engine} {ms['1']:.3f} / {ms['64']:.3f} ms per image at batch 1 / 64"
+            for engine, ms in row.items() if engine in ("eager", "onnxruntime", "int8")), flush=True)
+    return rows
+
+
+class Results:
+    """``OUT/results.json``: the budget and each finished stage's result, written atomically after each stage."""
+
+    def __init__(self, path: Path, budget: dict[str, Any]) -> None:
+        self.path = path
+        saved = json.loads(path.read_text()) if path.is_file() else {"budget": budget, "stages": {}}
+        if saved["budget"] != budget:
+            differ = sorted(k for k in budget.keys() | saved["budget"].keys()
+                            if budget.get(k) != saved["budget"].get(k))
+            raise SystemExit(f"{path} holds a run with another budget ({', '.join(differ)} differ); give another "
+                             "--out, or the same budget flags to continue it")
+        self.data = saved
+
+    def done(self, stage: str) -> dict[str, Any] | None:
+        return self.data["stages"].get(stage)
+
+    def run(self, stage: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The stage's saved result, or ``work()``'s, saved with its time, the machine and the load."""
+        if stage in self.data["stages"]:
+            print(f"[{stage}] done before ({self.path})")
+            return self.data["stages"][stage]
+        print(f"\n[{stage}] starting at {time.strftime('%H:%M:%S')} UTC, load average {os.getloadavg()[0]:.2f}",
+              flush=True)
+        t0 = time.perf_counter()
+        result = work()
+        result.update(seconds=round(time.perf_counter() - t0, 1), machine=machine().line(),
+                      load=round(os.getloadavg()[0], 2), finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        self.data["stages"][stage] = result
+        from cnnzoo.training.outputs import write_json
+
+        write_json(self.path, self.data)
+        print(f"[{stage}] finished in {result['seconds']:.0f} s", flush=True)
+        return result
+
+
+def report_of(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "report.json").read_text())
+
+
+def resume_flag(folder: Path, marker: str = "") -> list[str]:
+    """``--resume`` where an interrupted run left ``folder`` (holding ``marker``: a training run's last.pt)."""
+    return ["--resume"] if (folder / marker).exists() and folder.is_dir() else []
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def against(label: str, row: dict[str, Any], base: dict[str, Any], engine: str, base_engine: str) -> dict[str, float]:
+    """The drop and speed-ups of ``row`` against ``base``, printed; ``engine`` picks each one's latencies."""
+    drop = 100 * (base["top1"] - row["top1"])
+    s1, s64 = (base[base_engine][b] / row[engine][b] for b in ("1", "64"))
+    print(f"  {label}: MACs {row['macs'] / base['macs']:.1%}, file {row['mb'] / base['mb']:.3f} of the original's, "
+          f"top-1 drop {drop:+.2f} points; {s1:.2f}x faster at batch 1, {s64:.2f}x at 64 ({engine} against "
+          f"{base_engine})")
+    return {"drop": drop, "speed": min(s1, s64)}
+
+
+def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
+    print(f"\n{title}")
+    print(f"{'':38} {'top-1':>7} {'MACs':>13} {'params':>9} {'file MB':>8}  ms per image at batch 1 / 64")
+    for label, r in rows.items():
+        speeds = "; ".join(f"{e} {r[e]['1']:.3f} / {r[e]['64']:.3f}" for e in ("eager", "onnxruntime", "int8") if e in r)
+        print(f"{label:38} {r['top1']:7.4f} {r['macs']:13,} {r['params']:9,} {r['mb']:8.3f}  {speeds}")
 
 
 def main_() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/lightweight")
     p.add_argument("--data-root", default=DATA_ROOT)
+    p.add_argument("--targets", default=",".join(TARGETS), help=f"which targets to run, in order: {', '.join(TARGETS)}")
+    p.add_argument("--threads", type=int, help="torch's and ONNX Runtime's threads (default: torch's own)")
+    p.add_argument("--original", help="a run folder of --model trained before (another --out's original/, so that a "
+                                       "second pruning budget starts from the same network; default: OUT/original, "
+                                       "trained here)")
     p.add_argument("--model", default="resnet56_cifar")
     p.add_argument("--student", default="resnet20_cifar")
     p.add_argument("--recipe", help="the original's and the students' recipe (default: each model's own); pruning "
                                      "fine-tunes with the original's")
-    p.add_argument("--epochs", type=int, default=5, help="the original's and the students' epochs")
+    p.add_argument("--epochs", type=int, help="the original's and the students' epochs (default: the recipe's)")
+    p.add_argument("--limit-per-class", type=int, help="training images per class (default: all)")
+    p.add_argument("--limit-test", type=int, help="test images (default: all 10,000)")
     p.add_argument("--prune-epochs", type=int, default=2, help="fine-tuning epochs after each pruning round")
     p.add_argument("--steps", type=int, default=1, help="pruning rounds")
     p.add_argument("--macs", type=float, default=0.5)
-    p.add_argument("--limit-per-class", type=int, default=300, help="training images per class")
-    p.add_argument("--limit-test", type=int, default=1000, help="test images")
-    p.add_argument("--seeds", default="0", help="distillation seeds, comma-separated")
-    p.add_argument("--resume", action="store_true")
+    p.add_argument("--round-to", type=int, default=8, help="pruned channels in multiples of this (0: any width)")
+    p.add_argument("--lite0-per-class", type=int, default=1000)
+    p.add_argument("--lite0-macs", type=float, default=0.7, help="the MACs the pruned Lite0 keeps (0.7: 30 %% pruned)")
+    p.add_argument("--lite0-prune-epochs", type=int, default=1)
+    p.add_argument("--seeds", default="0,1,2", help="distillation seeds, comma-separated")
     args = p.parse_args()
+    targets = [t for t in args.targets.split(",") if t]
+    if unknown := [t for t in targets if t not in TARGETS]:
+        p.error(f"unknown target(s) {', '.join(unknown)}: choose from {', '.join(TARGETS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
-    budget = (f"budget: {args.limit_per_class} training images per class (val 10 %), {args.limit_test} test images, "
-              f"{args.epochs} epochs (original and students), recipe {args.recipe or 'of each model'}, "
-              f"pruning {args.steps} round(s) x {args.prune_epochs} "
-              f"epochs to {args.macs:g} of the MACs; distillation seeds {seeds}")
-    print(budget)
+    budget = {k: getattr(args, k) for k in ("model", "student", "recipe", "epochs", "limit_per_class", "limit_test",
+                                              "prune_epochs", "steps", "macs", "round_to", "lite0_per_class",
+                                              "lite0_macs", "lite0_prune_epochs")}
+    if args.original:
+        budget["original"] = args.original
+    budget_line = (f"budget: {args.limit_per_class or 'all'} training images per class, "
+                   f"{args.limit_test or 'all 10,000'} test images, {args.epochs or 'the recipe'} epochs (original "
+                   f"and students), recipe {args.recipe or 'of each model'}; pruning {args.steps} round(s) x "
+                   f"{args.prune_epochs} epochs to {args.macs:g} of the MACs, channels in multiples of "
+                   f"{args.round_to or 1}; lite0 {args.lite0_per_class} per class, finetune's defaults, pruned to "
+                   f"{args.lite0_macs:g} x {args.lite0_prune_epochs} epoch(s); distillation seeds {seeds}")
+    print(budget_line)
     print(machine().line())
-    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}; targets {', '.join(targets)}", flush=True)
+    results = Results(out / "results.json", budget)
     t0 = time.perf_counter()
     common = ["--data", "fashion-mnist", "--data-root", args.data_root]
     recipe = ["--recipe", args.recipe] if args.recipe else []
-    original = out / "original"
-    if not (original / "report.json").is_file():
-        cnnzoo("train", args.model, *common, "--model-arg", "shortcut='B'", "--epochs", str(args.epochs),
-               *recipe, "--limit-per-class", str(args.limit_per_class), "--val-size", str(args.limit_per_class),
-               "--limit-test", str(args.limit_test), "--out", str(original), "--no-progress", "--precision", "fp32",
-               *(["--resume"] if args.resume and (original / "last.pt").is_file() else []))
-    pruned = out / "pruned"
-    if not (pruned / "report.json").is_file():
-        cnnzoo("prune", str(original / "best.pt"), "--macs", str(args.macs), "--steps", str(args.steps),
-               "--epochs", str(args.prune_epochs), "--out", str(pruned),
-               *(["--resume"] if args.resume and pruned.is_dir() else []))
-    int8 = out / "pruned-int8.onnx"
-    if not int8.is_file():
-        cnnzoo("quantize", str(pruned / "best.pt"), "--max-drop", "100", "--test-limit", str(args.limit_test),
-               "--out", str(int8))
-    distilled = []
-    for seed in seeds:
-        folder = out / f"distill-seed{seed}"
-        if not (folder / "report.json").is_file():
-            cnnzoo("distill", "--teacher", str(original / "best.pt"), "--student", args.student, *common, *recipe,
-                   "--epochs", str(args.epochs), "--seed", str(seed), "--out", str(folder),
-                   *(["--resume"] if args.resume and folder.is_dir() else []))
-        distilled.append(json.loads((folder / "report.json").read_text()))
+    epochs = ["--epochs", str(args.epochs)] if args.epochs else []
+    limits = [*(["--limit-per-class", str(args.limit_per_class)] if args.limit_per_class else []),
+              *(["--limit-test", str(args.limit_test)] if args.limit_test else [])]
+    original = Path(args.original) if args.original else out / "original"
 
-    first = out / f"distill-seed{seeds[0]}"
-    files = {"original": str(original / "best.pt"), "pruned": str(pruned / "best.pt"), "pruned int8": str(int8),
-             f"{args.student} distilled (seed {seeds[0]})": str(first / "student" / "best.pt"),
-             f"{args.student} alone (seed {seeds[0]})": str(first / "baseline" / "best.pt")}
-    from cnnzoo.commands.summary import _analyse
+    def train_original() -> dict[str, Any]:
+        if (original / "report.json").is_file():  # finished (--original): read, never trained again
+            print(f"the original: {original} (trained before)")
+        else:
+            cnnzoo("train", args.model, *common, "--model-arg", "shortcut='B'", *epochs, *recipe, *limits,
+                   "--out", str(original), "--no-progress", "--precision", "fp32", *resume_flag(original, "last.pt"))
+        r = report_of(original)
+        return {k: r[k] for k in ("test_top1", "train_time_s", "images_per_s", "epochs")}
 
-    print(f"\nall files measured on the same {args.limit_test} test images; latency: ms per image, the least of 3 "
-          "medians, eager fp32 (int8: onnxruntime int8); load average now "
-          f"{os.getloadavg()[0]:.2f}")
-    rows = {}
-    for label, path in files.items():
-        a = _analyse(path, None, "fp32")
-        rows[label] = {"top1": top1(path, args.data_root), "macs": a.totals.macs,
-                       "params": a.totals.params, "mb": os.path.getsize(path) / 1e6,
-                       **{f"ms@{b}": v for b, v in latency(path, [1, 64], path.endswith(".onnx")).items()}}
-    head = f"{'':34} {'top-1':>7} {'MACs':>12} {'params':>9} {'file MB':>8} {'ms/img@1':>9} {'ms/img@64':>9}"
-    print(head)
-    for label, r in rows.items():
-        print(f"{label:34} {r['top1']:7.4f} {r['macs']:12,} {r['params']:9,} {r['mb']:8.3f} {r['ms@1']:9.3f} "
-              f"{r['ms@64']:9.3f}")
-    o, pr, q = rows["original"], rows["pruned"], rows["pruned int8"]
+    def prune(source: Path, folder: Path, macs: float, prune_epochs: int) -> dict[str, Any]:
+        cnnzoo("prune", str(source / "best.pt"), "--macs", str(macs), "--steps", str(args.steps),
+               "--epochs", str(prune_epochs), *(["--round-to", str(args.round_to)] if args.round_to else []),
+               "--out", str(folder), *resume_flag(folder))
+        r = report_of(folder)
+        return {k: r[k] for k in ("macs", "macs_original", "macs_fraction", "params", "test_top1", "rounds")}
 
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "NOT met"
+    for target in targets:
+        if target in ("prune", "distill"):
+            results.run("original", train_original)
+        if target == "prune":
+            pruned, int8 = out / "pruned", out / "pruned-int8.onnx"
+            results.run("pruned", lambda: prune(original, pruned, args.macs, args.prune_epochs))
 
-    print("\nratios against the original (same run, same engine):")
-    drop = 100 * (o["top1"] - pr["top1"])
-    speed1, speed64 = o["ms@1"] / pr["ms@1"], o["ms@64"] / pr["ms@64"]
-    print(f"  pruned: MACs {pr['macs'] / o['macs']:.1%} of the original, top-1 drop {drop:+.2f} points, "
-          f"{speed1:.2f}x faster at batch 1, {speed64:.2f}x at 64 (eager fp32)")
-    print(f"    target <= 50 % MACs, drop <= 0.5 point, >= 1.5x: MACs {verdict(pr['macs'] <= 0.5 * o['macs'])}, "
-          f"drop {verdict(drop <= 0.5)}, speed {verdict(min(speed1, speed64) >= 1.5)}")
-    qdrop = 100 * (o["top1"] - q["top1"])
-    qs1, qs64 = o["ms@1"] / q["ms@1"], o["ms@64"] / q["ms@64"]
-    print(f"  pruned + int8: file {q['mb'] / o['mb']:.3f} of the original's, top-1 drop {qdrop:+.2f} points, "
-          f"{qs1:.2f}x faster at batch 1, {qs64:.2f}x at 64 than the original in eager fp32")
-    print(f"    target file <= 1/8, >= 3x, drop <= 1 point: size {verdict(q['mb'] <= o['mb'] / 8)}, speed "
-          f"{verdict(min(qs1, qs64) >= 3)}, drop {verdict(qdrop <= 1)}")
-    gains = [100 * (d["student_top1"] - d["baseline_top1"]) for d in distilled]
-    for d, g in zip(distilled, gains):
-        print(f"  distilled {args.student} (seed {d['seed']}): {d['student_top1']:.4f} against "
-              f"{d['baseline_top1']:.4f} alone: {g:+.2f} points (T {d['temperature']:g}, alpha {d['alpha']:g}, augmentation off for both)")
-    mean = statistics.mean(gains)
-    print(f"    target >= +0.3 point over the same student alone: mean {mean:+.2f} over {len(gains)} seed(s): "
-          f"{verdict(mean >= 0.3)}" + ("" if len(gains) >= 3 else " (fewer than the 3 seeds a sub-point claim needs)"))
-    print(f"\n{budget}\ntotal {time.perf_counter() - t0:.0f} s; load average at the end {os.getloadavg()[0]:.2f}; "
-          f"torch threads {torch.get_num_threads()}")
+            def quantize() -> dict[str, Any]:
+                cnnzoo("quantize", str(pruned / "best.pt"), "--max-drop", "100",
+                       *(["--test-limit", str(args.limit_test)] if args.limit_test else []), "--out", str(int8))
+                return {"file": str(int8), "mb": os.path.getsize(int8) / 1e6}
+
+            results.run("int8", quantize)
+            results.run("measure", lambda: {"rows": measure(
+                {"original": str(original / "best.pt"), "pruned": str(pruned / "best.pt"), "pruned int8": str(int8)},
+                args.data_root)})
+        elif target == "lite0":
+            lite0, lite0_pruned = out / "lite0", out / "lite0-pruned"
+
+            def finetune() -> dict[str, Any]:
+                cnnzoo("finetune", "efficientnet_lite0", "--weights", "imagenet", *common, "--limit-per-class",
+                       str(args.lite0_per_class), *(["--limit-test", str(args.limit_test)] if args.limit_test else []),
+                       "--out", str(lite0), "--no-progress", "--precision", "fp32", *resume_flag(lite0, "last.pt"))
+                r = report_of(lite0)
+                return {k: r[k] for k in ("test_top1", "train_time_s", "images_per_s", "epochs")} | {
+                    "strategy": r["config"]["strategy"]}
+
+            results.run("lite0", finetune)
+            results.run("lite0-pruned", lambda: prune(lite0, lite0_pruned, args.lite0_macs, args.lite0_prune_epochs))
+            results.run("lite0-measure", lambda: {"rows": measure(
+                {"lite0 fine-tuned": str(lite0 / "best.pt"), "lite0 pruned": str(lite0_pruned / "best.pt")},
+                args.data_root)})
+        else:
+            for seed in seeds:
+                folder = out / f"distill-seed{seed}"
+
+                def distil(folder: Path = folder, seed: int = seed) -> dict[str, Any]:
+                    cnnzoo("distill", "--teacher", str(original / "best.pt"), "--student", args.student, *common,
+                           *recipe, *epochs, "--seed", str(seed), "--out", str(folder), *resume_flag(folder))
+                    return report_of(folder)
+
+                results.run(f"distill-seed{seed}", distil)
+
+    print_summary(results, args, seeds)
+    print(f"\n{budget_line}\ntotal {time.perf_counter() - t0:.0f} s in this run; load average at the end "
+          f"{os.getloadavg()[0]:.2f}; torch threads {torch.get_num_threads()}")
+
+
+def measured(results: Results, stage: str, target: str, chain: str) -> dict[str, dict[str, Any]] | None:
+    """The rows of the measuring ``stage``, printed as a table, or ``None`` (said so) where it has not run."""
+    m = results.done(stage)
+    if m is None:
+        print(f"\n{target} target: not measured yet (stages {chain})")
+        return None
+    print_table(f"{target} target (measured together at {m['finished']}, load average {m['load']}; {m['machine']})",
+                m["rows"])
+    return m["rows"]
+
+
+def print_summary(results: Results, args: argparse.Namespace, seeds: list[int]) -> None:
+    """Every finished target's figures and verdicts; a pending one is named as such."""
+    print("\n" + "=" * 100)
+    if rows := measured(results, "measure", "prune", "original, pruned, int8, measure"):
+        o, pr, q = rows["original"], rows["pruned"], rows["pruned int8"]
+        print("ratios against the original, same run:")
+        eager = against("pruned", pr, o, "eager", "eager")
+        ort = against("pruned", pr, o, "onnxruntime", "onnxruntime")
+        print(f"    target <= 50 % MACs, drop <= 0.5 point, >= 1.5x at batch 1 and 64 in the same engine: MACs "
+              f"{verdict(pr['macs'] <= 0.5 * o['macs'])}, drop {verdict(eager['drop'] <= 0.5)}, speed eager "
+              f"{verdict(eager['speed'] >= 1.5)}, onnxruntime {verdict(ort['speed'] >= 1.5)}")
+        stacked = against("pruned + int8", q, o, "int8", "eager")
+        print(f"    target file <= 1/8, >= 3x the original in eager fp32, drop <= 1 point: size "
+              f"{verdict(q['mb'] <= o['mb'] / 8)}, speed {verdict(stacked['speed'] >= 3)}, "
+              f"drop {verdict(stacked['drop'] <= 1)}")
+    if rows := measured(results, "lite0-measure", "lite0", "lite0, lite0-pruned, lite0-measure"):
+        for engine in ("eager", "onnxruntime"):
+            against("lite0 pruned", rows["lite0 pruned"], rows["lite0 fine-tuned"], engine, engine)
+    done = [d for s in seeds if (d := results.done(f"distill-seed{s}"))]
+    if not done:
+        print("\ndistill target: no seed finished yet")
+        return
+    print(f"\ndistill target: {args.student} taught by {args.model} (shortcut B), against the same student alone")
+    gains = [100 * (d["student_top1"] - d["baseline_top1"]) for d in done]
+    for d, g in zip(done, gains):
+        print(f"  seed {d['seed']}: distilled {d['student_top1']:.4f}, alone {d['baseline_top1']:.4f}: {g:+.2f} points "
+              f"(T {d['temperature']:g}, alpha {d['alpha']:g}, {d['epochs']} epochs, augmentation off for both)")
+    spread = f", standard deviation {statistics.stdev(gains):.2f}" if len(gains) > 1 else ""
+    print(f"    target >= +0.3 point: mean {statistics.mean(gains):+.2f} over {len(gains)} seed(s){spread}: "
+          f"{verdict(statistics.mean(gains) >= 0.3)}"
+          + ("" if len(gains) >= 3 else " (fewer than the 3 seeds a sub-point claim needs)"))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,19 @@ def small_size(name: str) -> int:
 
 
 
+def trained_lenet5(root: Path, *, epochs: int, val_size: int) -> tuple[Path, Path]:
+    """A LeNet-5 run trained with its recipe on generated MNIST-format gratings in ``root``: (data, run folder)."""
+    from cnnzoo.cli import main
+    from datagen import write_idx_dataset
+
+    data = write_idx_dataset(root / "mnist", n_train=200, n_test=60, gratings=True)
+    run = root / "run"
+    assert main(["train", "lenet5", "--data", "mnist", "--data-root", str(data), "--epochs", str(epochs),
+                 "--val-size", str(val_size), "--batch-size", "40", "--out", str(run), "--no-progress",
+                 "--precision", "fp32"]) == 0
+    return data, run
+
+
 def logits_of(out) -> torch.Tensor:
     return out.logits if isinstance(out, cnnzoo.AuxOutputs) else out
 

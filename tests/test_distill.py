@@ -12,7 +12,7 @@ import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.training.checkpoint import load_checkpoint
 from cnnzoo.training.trainer import distillation_loss
-from datagen import write_idx_dataset
+from conftest import trained_lenet5
 
 
 def test_distillation_loss_is_the_textbook_formula_on_a_fixed_batch():
@@ -32,11 +32,7 @@ def test_distillation_loss_is_the_textbook_formula_on_a_fixed_batch():
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory):
-    root = tmp_path_factory.mktemp("distill")
-    data = write_idx_dataset(root / "mnist", n_train=200, n_test=60, gratings=True)
-    run = root / "teacher"
-    assert main(["train", "lenet5", "--data", "mnist", "--data-root", str(data), "--epochs", "2", "--val-size", "0",
-                 "--batch-size", "40", "--out", str(run), "--no-progress", "--precision", "fp32"]) == 0
+    data, run = trained_lenet5(tmp_path_factory.mktemp("distill"), epochs=2, val_size=0)
     return data, run / "best.pt"
 
 

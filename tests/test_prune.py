@@ -14,8 +14,7 @@ import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.training.checkpoint import load_checkpoint
 from cnnzoo.training.prune import PruneError, count_macs, macs_targets, prune_to, record
-from conftest import small_size
-from datagen import write_idx_dataset
+from conftest import small_size, trained_lenet5
 
 
 def _smallest_per_family() -> dict[str, str]:
@@ -80,24 +79,35 @@ def test_rounds_share_the_way_to_the_target():
     assert macs_targets(800, 1000, 0.5, 3) == [700, 600, 500]
 
 
+def test_round_to_keeps_every_pruned_width_a_multiple():
+    model = cnnzoo.create_model("resnet20_cifar", num_classes=10, shortcut="B").eval()
+    shape = (3, 16, 16)
+    base = count_macs(model, shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        macs = prune_to(model, shape, base // 2, round_to=8)
+    widths = record(model, shape)
+    convs = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert macs <= base // 2 and all(c % 8 == 0 for c in convs)
+    assert {c for c in convs} != {16, 32, 64}  # narrowed: 16, 32, 64 were multiples of 8 before
+    assert all(w.get("out_channels", 8) % 8 == 0 for w in widths.values())
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A LeNet-5 trained 1 epoch on generated MNIST-format data: a run's best.pt with its recipe."""
-    root = tmp_path_factory.mktemp("prune")
-    data = write_idx_dataset(root / "mnist", n_train=200, n_test=60, gratings=True)
-    run = root / "run"
-    assert main(["train", "lenet5", "--data", "mnist", "--data-root", str(data), "--epochs", "1", "--val-size", "40",
-                 "--batch-size", "40", "--out", str(run), "--no-progress", "--precision", "fp32"]) == 0
-    return data, run
+    return trained_lenet5(tmp_path_factory.mktemp("prune"), epochs=1, val_size=40)
 
 
 def test_prune_command_reaches_the_target_and_its_file_loads_everywhere(trained, tmp_path, capsys):
     data, run = trained
     out = tmp_path / "pruned"
-    assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--steps", "2", "--epochs", "1",
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--steps", "2", "--epochs", "1", "--round-to", "4",
                  "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["macs"] <= 0.6 * report["macs_original"] and len(report["rounds"]) == 2
+    assert report["round_to"] == 4
+    assert all(w.get("out_channels", w.get("out_features", 4)) % 4 == 0 for w in report["widths"].values())
     ckpt = load_checkpoint(out / "best.pt")
     assert ckpt["model_args"]["widths"] == report["widths"]
     model = cnnzoo.load(out / "best.pt")  # the pruned architecture, rebuilt from the registry's builder
@@ -119,14 +129,31 @@ def test_prune_command_reaches_the_target_and_its_file_loads_everywhere(trained,
 @pytest.mark.parametrize("argv, message", [
     (["--macs", "1.5"], "1.5 is outside (0, 1)"),
     (["--macs", "0"], "0 is outside (0, 1)"),
+    (["--macs", "0.5", "--round-to", "0"], "--round-to: must be at least 1, got 0"),
 ])
-def test_prune_refuses_a_target_outside_0_1(trained, argv, message, capsys):
+def test_prune_refuses_a_bad_target_or_rounding(trained, argv, message, capsys):
     _, run = trained
     with pytest.raises(SystemExit) as exc:
         main(["prune", str(run / "best.pt"), *argv])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_fine_tuned_run_prunes_from_its_own_weights_with_every_layer_trained(trained, tmp_path, capsys):
+    data, run = trained
+    tuned = tmp_path / "tuned"
+    assert main(["finetune", "lenet5", "--weights", str(run / "best.pt"), "--data", "mnist", "--data-root", str(data),
+                 "--strategy", "linear", "--epochs", "1", "--val-size", "40", "--out", str(tuned), "--no-progress",
+                 "--precision", "fp32"]) == 0
+    out = tmp_path / "pruned"
+    assert main(["prune", str(tuned / "best.pt"), "--macs", "0.6", "--epochs", "1", "--out", str(out)]) == 0
+    step = json.loads((out / "step-1" / "config.json").read_text())
+    assert step["weights"] == str(out / "pruned-1.pt") and step["strategy"] == "full" and step["head_epochs"] == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["macs"] <= 0.6 * report["macs_original"]
+    model = cnnzoo.load(out / "best.pt")
+    assert model.model_args["widths"] == report["widths"]
 
 
 def test_prune_refuses_a_file_without_its_recipe(trained, tmp_path, capsys):

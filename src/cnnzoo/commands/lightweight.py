@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fine-tuning epochs after each round (default 1)")
     p.add_argument("--lr", type=_positive_float, metavar="X",
                    help="fine-tuning learning rate (default: a tenth of the recipe's)")
+    p.add_argument("--round-to", type=argtypes.positive_int, metavar="N",
+                   help="keep every pruned layer's channels a multiple of N, e.g. 8, rounding down (a CPU's vector "
+                        "units run such widths without padding; default: any width)")
     _common(p)
     p.set_defaults(func=cmd_prune)
 
@@ -90,7 +93,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from ..training.prune import prune_run
 
     prune_run(Path(args.checkpoint), args.macs, importance=args.importance, steps=args.steps, epochs=args.epochs,
-              lr=args.lr, data=args.data, data_root=args.data_root, out=args.out, resume=args.resume,
+              lr=args.lr, round_to=args.round_to, data=args.data, data_root=args.data_root, out=args.out,
+              resume=args.resume,
               overwrite=args.overwrite, limit_train=args.limit_train, limit_test=args.limit_test)
     return 0
 

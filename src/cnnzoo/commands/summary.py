@@ -273,9 +273,12 @@ def _plot_files(rows: list[dict], path: str) -> None:
     each file joined to the next by an arrow."""
     from ..analysis.plots import Point, plot_complexity
 
-    points = [Point(os.path.basename(os.path.dirname(r["model"])) + "/" + os.path.basename(r["model"]),
-                    r["infer_img_ms"], 100 * r["test_top1"], round(r["file_mb"] * 1e6)) for r in rows]
-    engine = f"{rows[0]['engine']} {rows[0]['precision']}"
-    plot_complexity(points, path, x_label=f"measured ms per image (batch {rows[0]['measure_batch']}, {engine})",
+    engines = [f"{r['engine']} {r['precision']}" for r in rows]
+    mixed = len(set(engines)) > 1  # an int8 file runs in another engine than the checkpoints: say which ran each
+    points = [Point(os.path.basename(os.path.dirname(r["model"])) + "/" + os.path.basename(r["model"])
+                    + (f" ({engine})" if mixed else ""), r["infer_img_ms"], 100 * r["test_top1"],
+                    round(r["file_mb"] * 1e6)) for r, engine in zip(rows, engines)]
+    where = "each file's engine in its label" if mixed else engines[0]
+    plot_complexity(points, path, x_label=f"measured ms per image (batch {rows[0]['measure_batch']}, {where})",
                     y_label="test top-1 (%)", title="Accuracy against latency; bubble area = file size",
                     chain=True)

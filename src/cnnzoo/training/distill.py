@@ -149,7 +149,7 @@ def distill_run(teacher_path: Path, student: str, *, temperature: float = 4.0, a
         if baseline:
             gain = 100 * (result["student_top1"] - result["baseline_top1"])
             line += (f"; alone, same recipe, {result['epochs']} epochs and seed {seed}: {result['baseline_top1']:.4f} "
-                     f"({gain:+.2f} points from the teacher)")
+                     f"(distilled minus alone: {gain:+.2f} points)")
         log(line)
         return result
     finally:

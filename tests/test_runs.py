@@ -112,6 +112,27 @@ def test_interrupted_run_says_what_was_saved_and_the_exact_command_that_continue
     assert report["epochs"] == 3 and (out / "metrics.csv").read_text().count("\n") == 4
 
 
+def test_a_ctrl_c_that_lands_in_a_finaliser_is_not_lost(tiny, tmp_path, capsys, monkeypatch):
+    # Python drops an exception raised in a __del__ ("Exception ignored in ..."): the Ctrl-C must still stop the run.
+    real = fit_module.train_one_epoch
+
+    class Finaliser:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    def one_epoch(*args, **kwargs):
+        if args[10] == 2:
+            Finaliser()  # collected at once; its KeyboardInterrupt is unraisable: the run stops after this epoch
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "train_one_epoch", one_epoch)
+    out = tmp_path / "run"
+    assert main(argv(tiny, "--out", str(out), epochs=3)) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"cnnzoo: interrupted; {out / 'last.pt'} holds epoch 2 of 3") and err.count("\n") == 0, err
+    assert (out / "last.pt").exists() and not (out / "report.json").exists()
+
+
 def test_interrupted_before_the_first_checkpoint_says_nothing_was_saved(tiny, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _interrupt_at(monkeypatch, 1)

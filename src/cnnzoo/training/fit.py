@@ -22,6 +22,7 @@ from ..registry import create_model
 from . import runfolder
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .interrupts import KeptCtrlC, keep_ctrl_c
 from .augment import BatchPipeline
 from .transfer import (SIMILAR_CONFIDENCE, choose_strategy, measure_similarity, parameter_groups, parse_strategy,
                        reinit, set_frozen, trainable_groups)
@@ -139,7 +140,8 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: boo
             run.teacher = teacher.cached(run.data, run.say)
         outcome = train_frozen(run) if run.groups is not None else None
         if outcome is None:
-            outcome = train_epochs(run)
+            with keep_ctrl_c() as ctrl_c:
+                outcome = train_epochs(run, ctrl_c)
         return finish(run, outcome)
     except KeyboardInterrupt:
         raise Interrupted(interrupted_note(cfg, run, command)) from None
@@ -336,8 +338,9 @@ def _frozen_engine(run: Run, plan) -> Callable[[torch.Tensor], torch.Tensor] | N
                         precision=run.cfg.precision, device=run.device, log=run.say)
 
 
-def train_epochs(run: Run) -> Outcome:
-    """The ordinary loop: epochs over the (augmented) training images, a checkpoint after each."""
+def train_epochs(run: Run, ctrl_c: KeptCtrlC | None = None) -> Outcome:
+    """The ordinary loop: epochs over the (augmented) training images, a checkpoint after each (and then a
+    Ctrl-C that a finaliser swallowed, raised again)."""
     cfg, model, data, device, dist, groups = run.cfg, run.model, run.data, run.device, run.dist, run.groups
     steps_per_epoch = -(-len(run.train_idx) // cfg.batch_size)
     optimizer = build_optimizer(cfg, model, groups)
@@ -390,6 +393,8 @@ def train_epochs(run: Run) -> Outcome:
                 val = f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  " if len(run.val_idx) else ""
                 run.say(f"epoch {epoch:>3}/{cfg.epochs}  lr {row['lr']:.2e}  train loss {row['train_loss']:.4f} "
                         f"acc {row['train_acc']:.4f}  {val}{row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f} s")
+            if ctrl_c is not None:
+                ctrl_c.check()
     finally:
         if progress:
             progress.stop()

@@ -147,7 +147,10 @@ def test_sigint_on_the_command_line(tiny, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "cnnzoo", *argv(tiny, "--out", str(out), "--augment", "flip", epochs=200)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The child starts with Ctrl-C's default action: a process inherits an ignored SIGINT, and some test before
+    # this one in the same worker leaves it ignored (the run then went on to its 200th epoch and exit 0).
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "last.pt").exists():
         time.sleep(0.05)

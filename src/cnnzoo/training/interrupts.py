@@ -1,10 +1,9 @@
 """A Ctrl-C that a finaliser swallowed, kept for the training loop.
 
 Python drops an exception raised inside a finaliser (a ``__del__``, a weakref callback) with "Exception ignored
-in ...". A Ctrl-C whose KeyboardInterrupt landed there was lost, and the run went on to its end (seen once under
-load: ``test_sigint_on_the_command_line`` ended with exit code 0). While a run trains, such a KeyboardInterrupt is
-remembered instead of printed, and the loop raises it again after the epoch, where the run stops as after any
-Ctrl-C (its last.pt and the command that continues it).
+in ...". A Ctrl-C whose KeyboardInterrupt landed there was lost, and the run went on to its end. While a run
+trains, such a KeyboardInterrupt is remembered instead of printed, and the loop raises it again after the epoch,
+where the run stops as after any Ctrl-C (its last.pt and the command that continues it).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ local cache has them (``cnnzoo weights resnet18``), else from scratch; the scrip
 In the same run: the baseline of the segmentation table is FCN-32s (the paper's finding is that the skips of
 16s and 8s sharpen its coarse maps), and an all-background prediction gives the floor of mean IoU.
 
-Run: ``python benchmarks/dense_prediction.py`` (``--data DIR`` to reuse scenes, ``--train N``, ``--epochs E``,
+Run: ``python benchmarks/dense_prediction.py`` (``--data DIR`` to reuse scenes, ``--train N``, ``--epochs E``, ``--warmup-epochs W``,
 ``--heads fcn32s,fcn8s``, ``--seg-backbone B``, ``--input-scale S``, ``--det-epochs E``, ``--threads T``, ``--skip seg|det``); it writes
 ``results/dense-prediction.json`` and the pictures ``docs/images/dense-prediction-seg.png`` / ``-det.png``
 (``--name`` changes the stem).
@@ -71,7 +71,8 @@ def run_jobs(args: argparse.Namespace, data: Path, out: Path) -> list[dict]:
         weights = cached_imagenet(args.seg_backbone)
         print(f"segmentation backbone {args.seg_backbone}: {_source(weights)}")
         jobs += [dict(task="segmentation", backbone=args.seg_backbone, data=str(data), head=head, weights=weights,
-                      epochs=args.epochs, batch_size=16, lr=args.lr, limit_train=args.train,
+                      epochs=args.epochs, batch_size=16, lr=args.lr, warmup_epochs=args.warmup_epochs,
+                      limit_train=args.train,
                       input_scale=args.input_scale, out=str(out / f"seg-{head}"), device="cpu", seed=0,
                       threads=args.threads)
                  for head in args.heads.split(",")]
@@ -160,6 +161,8 @@ def main() -> None:
     p.add_argument("--train", type=int, default=1500, help="training scenes the segmenters use")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup-epochs", type=float, default=1.0, help="the segmenters' warm-up (onecycle: the rate "
+                                                                     "rises over it, then falls linearly to zero)")
     p.add_argument("--heads", default="fcn32s,fcn16s,fcn8s")
     p.add_argument("--seg-backbone", default="resnet18", help="the segmenters' backbone (ImageNet weights where "
                                                               "cached, else from scratch)")

@@ -126,6 +126,14 @@ def test_prune_command_reaches_the_target_and_its_file_loads_everywhere(trained,
     assert json.loads((out / "report.json").read_text())["macs"] == report["macs"]
 
 
+def test_prune_seed_sets_the_fine_tunings_seed(trained, tmp_path):
+    data, run = trained
+    out = tmp_path / "seeded"
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.7", "--seed", "3", "--out", str(out)]) == 0
+    assert json.loads((out / "report.json").read_text())["seed"] == 3
+    assert json.loads((out / "step-1" / "config.json").read_text())["seed"] == 3
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--macs", "1.5"], "1.5 is outside (0, 1)"),
     (["--macs", "0"], "0 is outside (0, 1)"),

@@ -64,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--round-to", type=argtypes.positive_int, metavar="N",
                    help="keep every pruned layer's channels a multiple of N, e.g. 8, rounding down (a CPU's vector "
                         "units run such widths without padding; default: any width)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="seed of the fine-tuning (its data order and validation split; default: the run's own)")
     _common(p)
     p.set_defaults(func=cmd_prune)
 
@@ -93,7 +95,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from ..training.prune import prune_run
 
     prune_run(Path(args.checkpoint), args.macs, importance=args.importance, steps=args.steps, epochs=args.epochs,
-              lr=args.lr, round_to=args.round_to, data=args.data, data_root=args.data_root, out=args.out,
+              lr=args.lr, round_to=args.round_to, seed=args.seed, data=args.data, data_root=args.data_root, out=args.out,
               resume=args.resume,
               overwrite=args.overwrite, limit_train=args.limit_train, limit_test=args.limit_test)
     return 0

@@ -161,13 +161,13 @@ def macs_targets(start: int, original: int, fraction: float, steps: int) -> list
 
 
 def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int = 1, epochs: int = 1,
-              lr: float | None = None, round_to: int | None = None, data: str | None = None,
+              lr: float | None = None, round_to: int | None = None, seed: int | None = None, data: str | None = None,
               data_root: str | None = None, out: str | None = None,
               resume: bool = False, overwrite: bool = False, limit_train: int | None = None,
               limit_test: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Prune the trained model of checkpoint ``path`` to ``fraction`` of its MACs in ``steps`` rounds, each
-    fine-tuned ``epochs`` epochs with the run's own recipe (at ``lr``: by default a tenth of the recipe's),
-    every pruned layer's channels a multiple of ``round_to`` where given.
+    fine-tuned ``epochs`` epochs with the run's own recipe (at ``lr``: by default a tenth of the recipe's, and
+    ``seed``: by default the run's), every pruned layer's channels a multiple of ``round_to`` where given.
 
     The folder holds ``step-K/`` (each an ordinary training run, resumable), ``pruned-K.pt`` (round K's
     pruned weights before fine-tuning), and at the end ``best.pt`` (the last round's fine-tuned weights)
@@ -206,12 +206,14 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         train = {**config, "data": data or config["data"], "epochs": epochs, "progress": False,
                  "lr": lr if lr is not None else config["lr"] / 10, "warmup_epochs": 0.0,
                  **({"data_root": data_root} if data_root else {}),
+                 **({"seed": seed} if seed is not None else {}),
                  **({"limit_train": limit_train} if limit_train else {}),
                  **({"limit_test": limit_test} if limit_test else {})}
         log(f"cnnzoo prune: {name} from {path}, {start_macs:,} MACs ({start_macs / original_macs:.1%} of the "
             f"unpruned network's {original_macs:,}) to {fraction:.0%} in {steps} round(s) of {importance} pruning"
             f"{f' (channels in multiples of {round_to})' if round_to else ''}, "
-            f"each fine-tuned {epochs} epoch(s) at lr {train['lr']:g} (recipe {config.get('recipe')})")
+            f"each fine-tuned {epochs} epoch(s) at lr {train['lr']:g} (recipe {config.get('recipe')}, seed "
+            f"{train.get('seed', 0)})")
         rounds = []
         current = ckpt
         for k, target in enumerate(targets, 1):
@@ -237,6 +239,11 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                 save_checkpoint(pruned_file, pruned)
                 log(f"round {k}: {macs:,} MACs ({macs / original_macs:.1%}), {len(widths)} layers narrowed; "
                     f"fine-tuning in {step_dir}")
+                if round_to and macs < 0.9 * target:
+                    log(f"round {k}: note: with channels in multiples of {round_to}, the largest network at or under "
+                        f"this round's target ({target / original_macs:.1%} of the MACs) has {macs / original_macs:.1%}"
+                        f" (a step of {round_to} channels in a narrow layer is a large share of it); a smaller "
+                        "--round-to lands closer")
             cfg = TrainConfig.from_dict({**train, "model": name, "out": str(step_dir),
                                          **_from_pruned(config, pruned_file),
                                          "model_kwargs": {**config.get("model_kwargs", {}),
@@ -250,6 +257,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         params = sum(p.numel() for p in final.parameters())
         atomic_write(folder / "best.pt", lambda tmp: shutil.copyfile(folder / f"step-{steps}" / "best.pt", tmp))
         summary = {"model": name, "source": str(path), "importance": importance, "round_to": round_to,
+                   "seed": train.get("seed", 0),
                    "macs_fraction_asked": fraction,
                    "macs_original": original_macs, "macs_start": start_macs, "macs": macs,
                    "macs_fraction": macs / original_macs, "params": params, "rounds": rounds,

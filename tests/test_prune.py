@@ -13,7 +13,7 @@ import torch
 import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.training.checkpoint import load_checkpoint
-from cnnzoo.training.prune import PruneError, count_macs, macs_targets, prune_to, record
+from cnnzoo.training.prune import PruneError, count_macs, macs_targets, nearest_multiple, prune_to, record
 from conftest import small_size, trained_lenet5
 
 
@@ -77,6 +77,24 @@ def test_option_a_shortcuts_are_refused_in_one_line():
 def test_rounds_share_the_way_to_the_target():
     assert macs_targets(1000, 1000, 0.5, 2) == [750, 500]
     assert macs_targets(800, 1000, 0.5, 3) == [700, 600, 500]
+
+
+def test_round_to_rounds_to_the_nearest_multiple():
+    assert [nearest_multiple(n, 16, 8) for n in (1, 3, 4, 5, 12, 15)] == [0, 0, 0, 8, 8, 8]
+    assert nearest_multiple(1, 24, 8) == 0 and nearest_multiple(9, 24, 8) == 8 and nearest_multiple(0, 6, 8) == 0
+
+
+def test_round_to_narrows_gradually_near_the_target():
+    """A mild target is reached without halving the narrow layers (Torch-Pruning's own rounding took every
+    16-channel layer to 8 at the first step)."""
+    model = cnnzoo.create_model("resnet20_cifar", num_classes=10, shortcut="B").eval()
+    shape = (3, 16, 16)
+    base = count_macs(model, shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        macs = prune_to(model, shape, int(0.8 * base), round_to=8)
+    assert 0.6 * base < macs <= 0.8 * base
+    assert model.conv1.out_channels == 16
 
 
 def test_round_to_keeps_every_pruned_width_a_multiple():

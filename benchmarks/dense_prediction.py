@@ -161,8 +161,8 @@ def main() -> None:
     p.add_argument("--train", type=int, default=1500, help="training scenes the segmenters use")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup-epochs", type=float, default=1.0, help="the segmenters' warm-up (onecycle: the rate "
-                                                                     "rises over it, then falls linearly to zero)")
+    p.add_argument("--warmup-epochs", type=float, help="the segmenters' warm-up (default: segment train's, 1 epoch "
+                                                        "or an eighth of the run; the rate rises over it, then falls)")
     p.add_argument("--heads", default="fcn32s,fcn16s,fcn8s")
     p.add_argument("--seg-backbone", default="resnet18", help="the segmenters' backbone (ImageNet weights where "
                                                               "cached, else from scratch)")

@@ -149,6 +149,24 @@ def test_detector_onnx_export_matches_pytorch(kind):
     assert check["images"] == 2 and check["detections"] > 10 and check["max_diff"] < 1e-3
 
 
+def test_matching_allows_a_few_swaps_among_tied_scores_only():
+    from cnnzoo.dense.export import ExportError, match_detections
+
+    boxes = torch.tensor([[0.0, 0, 10, 10]] * 40) + torch.arange(40.0)[:, None]
+    want = {"boxes": boxes, "labels": torch.ones(40, dtype=torch.long), "scores": torch.full((40,), 0.09)}
+    got = {k: v.clone() for k, v in want.items()}
+    got["boxes"][5] += 3  # NMS kept another of the tied boxes: one swap among 40 tied scores is allowed
+    assert match_detections(want, got, "in x", "det.onnx") == (0.0, 1)
+    got["boxes"][6:8] += 3  # three swaps are more than 5 % of 40
+    with pytest.raises(ExportError, match=r"det.onnx has no counterpart .* label 1, score 0.090 in x"):
+        match_detections(want, got, "in x", "det.onnx")
+    want["scores"] = got["scores"] = torch.linspace(0.9, 0.1, 40)  # no tie: no swap is allowed
+    got["boxes"] = want["boxes"].clone()
+    got["boxes"][5] += 3
+    with pytest.raises(ExportError, match="no counterpart"):
+        match_detections(want, got, "in x", "det.onnx")
+
+
 def test_boxes_are_drawn_enlarged_with_a_tag_in_their_class_colour():
     import numpy as np
 

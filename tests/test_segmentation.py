@@ -211,6 +211,7 @@ def test_train_config_file_flags_win_and_bad_settings_are_one_line(scenes, tmp_p
     assert main(["segment", "train", "resnet20_cifar", "--config", str(cfg), "--head", "fcn8s", "--out", str(out)]) == 0
     saved = json.loads((out / "config.json").read_text())
     assert (saved["head"], saved["batch_size"], saved["lr"], saved["epochs"]) == ("fcn8s", 3, 0.002, 1)
+    assert saved["warmup_epochs"] == 0.125  # an eighth of a one-epoch run, not all of it
     again = tmp_path / "again"  # a run's config.json is a config file too
     assert main(["segment", "train", "resnet20_cifar", "--config", str(out / "config.json"), "--out", str(again)]) == 0
     assert json.loads((again / "config.json").read_text())["head"] == "fcn8s"
@@ -228,6 +229,10 @@ def test_train_config_file_flags_win_and_bad_settings_are_one_line(scenes, tmp_p
         assert message.format(f=f) in err and "Traceback" not in err and err.count("\n") == 1, err
     assert main(["segment", "train", "resnet20_cifar", "--config", str(cfg), "--lr", "-1"]) == 2
     assert "--lr must be positive, got -1.0" in capsys.readouterr().err  # a flag is named as a flag
+    assert main(["segment", "train", "resnet20_cifar", "--data", str(scenes), "--epochs", "2", "--warmup-epochs",
+                 "2"]) == 2
+    assert "--warmup-epochs must be 0 or more and under --epochs (2: the rate would only rise), got 2.0" in \
+        capsys.readouterr().err
     assert main(["segment", "train", "resnet20_cifar", "--epochs", "1"]) == 2
     assert "give the data: --data" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

@@ -122,7 +122,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"{det.config['kind']} on {det.config['backbone']} -> {out}: onnx, {len(data) / 1e6:.1f} MB, input 1 x 3 x "
           f"{side} x {side} (float in [0, 1]), outputs boxes K x 4, labels K, scores K (K detections)")
     print(f"verified: ONNX Runtime vs eager PyTorch on {check['images']} images, {check['detections']} detections: "
-          f"same count and labels, boxes and scores within {check['max_diff']:.2e} (relative)")
+          f"same count and labels, boxes and scores within {check['max_diff']:.2e} (relative)"
+          + (f"; {check['ties']} swapped for another box of a tied score (NMS and top-k order ties either way)"
+             if check["ties"] else ""))
     if not check["detections"]:
         print("note: no detections on the check images, so only empty outputs were compared; "
               "give --check-image a picture with objects")

@@ -30,7 +30,8 @@ class DenseConfig:
     nesterov: bool = setting(False, "Nesterov momentum")
     weight_decay: float = setting(1e-4, "weight decay")
     schedule: str = setting("onecycle", "learning-rate schedule: cosine, onecycle, multistep or constant")
-    warmup_epochs: float = setting(1.0, "epochs of linear warm-up")
+    warmup_epochs: float | None = setting(None, "epochs of linear warm-up (default: 1, or an eighth of the run "
+                                                "where that is shorter, so that a short run is not all warm-up)")
     milestones: tuple[float, ...] = setting((0.5, 0.75), "multistep: where the rate drops, as fractions of the run")
     gamma: float = setting(0.1, "multistep: the rate's factor at each milestone")
     step_epochs: int = setting(8, "unused by the dense schedules; kept for the shared schedule code", scope="none")
@@ -62,7 +63,8 @@ class DenseConfig:
                  ("image_size", self.image_size is None or self.image_size >= 16, "at least 16"),
                  ("input_scale", 0 < self.input_scale <= 8 and (self.task == "segmentation" or self.input_scale == 1),
                   "in (0, 8] (and 1 for detection)"),
-                 ("warmup_epochs", self.warmup_epochs >= 0, "0 or more"),
+                 ("warmup_epochs", self.warmup_epochs is None or 0 <= self.warmup_epochs < self.epochs,
+                  f"0 or more and under --epochs ({self.epochs}: the rate would only rise)"),
                  ("limit_train", self.limit_train is None or self.limit_train >= 1, "at least 1"),
                  ("limit_val", self.limit_val is None or self.limit_val >= 1, "at least 1")]
         for name, ok, rule in rules:

@@ -75,6 +75,8 @@ def fit_dense(cfg: DenseConfig, build: Callable[[DenseConfig, torch.device], Tas
               overwrite: bool = False, log: Any = print) -> dict[str, Any]:
     """Train what ``build`` makes for ``cfg``; returns the report (also ``report.json`` in the run folder)."""
     cfg.check()
+    if cfg.warmup_epochs is None:
+        cfg = dataclasses.replace(cfg, warmup_epochs=min(1.0, cfg.epochs / 8))
     device = pick_device(cfg.device)
     claim = runfolder.claim(cfg.out, default_base(cfg), resume, overwrite)
     cfg = dataclasses.replace(cfg, out=str(claim.out))

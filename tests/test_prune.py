@@ -79,6 +79,21 @@ def test_rounds_share_the_way_to_the_target():
     assert macs_targets(800, 1000, 0.5, 3) == [700, 600, 500]
 
 
+def test_batchnorm_is_recalibrated_on_the_batches_given():
+    from cnnzoo.training.prune import recalibrate_batchnorm
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1, bias=False), torch.nn.BatchNorm2d(2)).eval()
+    torch.nn.init.eye_(model[0].weight.view(2, 2))
+    model[1].running_mean.fill_(-50.0)  # what a pruned layer's statistics look like: another input's
+    g = torch.Generator().manual_seed(0)
+    batches = [3 + 2 * torch.randn(16, 2, 4, 4, generator=g) for _ in range(4)]
+    recalibrate_batchnorm(model, iter(batches))
+    x = torch.cat(batches)
+    assert torch.allclose(model[1].running_mean, x.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert torch.allclose(model[1].running_var, x.var(dim=(0, 2, 3)), rtol=0.05)  # per batch, unbiased
+    assert model[1].momentum == 0.1 and not model.training
+
+
 def test_round_to_rounds_to_the_nearest_multiple():
     assert [nearest_multiple(n, 16, 8) for n in (1, 3, 4, 5, 12, 15)] == [0, 0, 0, 8, 8, 8]
     assert nearest_multiple(1, 24, 8) == 0 and nearest_multiple(9, 24, 8) == 8 and nearest_multiple(0, 6, 8) == 0

@@ -21,7 +21,7 @@ import json
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,8 @@ from ..widths import width_map
 IMPORTANCES = ("l1", "l2", "taylor")
 #: each pruning round narrows every layer by 1 % of its channels at a time, to at most 95 % removed
 RATIO_STEP, MAX_RATIO = 0.01, 0.95
+#: training images whose batch norm statistics the pruned network is given before fine-tuning
+RECALIBRATION_IMAGES = 1024
 
 
 
@@ -129,6 +131,33 @@ def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, i
         raise PruneError(f"{name} reached {macs:,} MACs with {MAX_RATIO:.0%} of its channels removed, above the "
                          f"target {target_macs:,}; ask for a larger --macs fraction")
     return macs
+
+
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Tensor]) -> None:
+    """Re-estimate every batch norm's running mean and variance on ``batches`` of preprocessed images, in place.
+
+    Removing channels changes what each later layer sees, so the statistics a batch norm kept from training no
+    longer describe its input: in eval mode the pruned network can be at chance although its weights are fine
+    (a ``resnet56_cifar`` cut to 21 % of its MACs scored 10 % on the test images after 16 fine-tuning steps that
+    reached 54 % on their own batches). A pass over a few batches in training mode, without gradients and with
+    a cumulative average (``momentum=None``), gives them back their true values before any fine-tuning.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    was_training = model.training
+    model.train()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for x in batches:
+            model(x.to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
 
 
 def nearest_multiple(n_pruned: int, current: int, round_to: int) -> int:
@@ -252,6 +281,8 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                 model.load_state_dict(current["model"])
                 batch = _taylor_batch(config, data, data_root, current["pipeline"]) if importance == "taylor" else None
                 macs = prune_to(model, input_shape, target, importance, batch, round_to)
+                recalibrate_batchnorm(model, _training_batches(config, data, data_root, current["pipeline"],
+                                                               RECALIBRATION_IMAGES))
                 widths = record(model, input_shape)
                 pruned = {**{k2: current[k2] for k2 in ("config", "pipeline", "classes") if k2 in current},
                           "model_name": name, "model_args": model.model_args, "model": model.state_dict(),
@@ -318,9 +349,9 @@ def _data_side(config: dict[str, Any], data: str | None, data_root: str | None) 
     return load_dataset(cfg.data, cfg.data_root, image_size=size, resize=resize).image_shape[1]
 
 
-def _taylor_batch(config: dict[str, Any], data: str | None, data_root: str | None,
-                  pipeline: dict[str, Any], n: int = 64) -> tuple[Tensor, Tensor]:
-    """A seeded batch of ``n`` training images, preprocessed, with their labels (for Taylor importance)."""
+def _seeded_training(config: dict[str, Any], data: str | None, data_root: str | None, pipeline: dict[str, Any],
+                     n: int) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor]:
+    """The run's preprocessing, and ``n`` training images (uint8) and labels drawn with the run's seed."""
     from .augment import BatchPipeline
     from .fit import prepare_data
 
@@ -328,4 +359,18 @@ def _taylor_batch(config: dict[str, Any], data: str | None, data_root: str | Non
     d = prepare_data(cfg)
     pick = torch.randperm(len(d.train_labels), generator=torch.Generator().manual_seed(cfg.seed))[:n]
     pipe = BatchPipeline(tuple(pipeline["mean"]), tuple(pipeline["std"]), pipeline["size"], pipeline["fit"])
-    return pipe(d.train_images[pick]), d.train_labels[pick]
+    return pipe, d.train_images[pick], d.train_labels[pick]
+
+
+def _training_batches(config: dict[str, Any], data: str | None, data_root: str | None, pipeline: dict[str, Any],
+                      n: int, batch_size: int = 64) -> Iterator[Tensor]:
+    """``n`` seeded training images, preprocessed a batch at a time (for batch norm recalibration)."""
+    pipe, images, _ = _seeded_training(config, data, data_root, pipeline, n)
+    return (pipe(images[s:s + batch_size]) for s in range(0, len(images), batch_size))
+
+
+def _taylor_batch(config: dict[str, Any], data: str | None, data_root: str | None,
+                  pipeline: dict[str, Any], n: int = 64) -> tuple[Tensor, Tensor]:
+    """A seeded batch of ``n`` training images, preprocessed, with their labels (for Taylor importance)."""
+    pipe, images, labels = _seeded_training(config, data, data_root, pipeline, n)
+    return pipe(images), labels

@@ -94,6 +94,13 @@ def test_batchnorm_is_recalibrated_on_the_batches_given():
     assert model[1].momentum == 0.1 and not model.training
 
 
+def test_fine_tuning_rate_after_a_cut():
+    from cnnzoo.training.prune import default_lr
+
+    assert default_lr({"lr": 0.1}) == pytest.approx(0.01)  # a trained run: a tenth of its rate
+    assert default_lr({"lr": 0.01, "weights": "imagenet"}) == 0.01  # a fine-tuned run: its own
+
+
 def test_round_to_rounds_to_the_nearest_multiple():
     assert [nearest_multiple(n, 16, 8) for n in (1, 3, 4, 5, 12, 15)] == [0, 0, 0, 8, 8, 8]
     assert nearest_multiple(1, 24, 8) == 0 and nearest_multiple(9, 24, 8) == 8 and nearest_multiple(0, 6, 8) == 0

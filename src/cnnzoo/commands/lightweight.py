@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=argtypes.positive_int, default=1, metavar="E",
                    help="fine-tuning epochs after each round (default 1)")
     p.add_argument("--lr", type=_positive_float, metavar="X",
-                   help="fine-tuning learning rate (default: a tenth of the recipe's)")
+                   help="fine-tuning learning rate (default: a tenth of a trained run's, a fine-tuned run's own)")
     p.add_argument("--round-to", type=argtypes.positive_int, metavar="N",
                    help="keep every pruned layer's channels a multiple of N, e.g. 8, rounding down (a CPU's vector "
                         "units run such widths without padding; default: any width)")

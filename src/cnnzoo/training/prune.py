@@ -215,7 +215,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
               resume: bool = False, overwrite: bool = False, limit_train: int | None = None,
               limit_test: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Prune the trained model of checkpoint ``path`` to ``fraction`` of its MACs in ``steps`` rounds, each
-    fine-tuned ``epochs`` epochs with the run's own recipe (at ``lr``: by default a tenth of the recipe's, and
+    fine-tuned ``epochs`` epochs with the run's own recipe (at ``lr``: by default :func:`default_lr`, and
     ``seed``: by default the run's), every pruned layer's channels a multiple of ``round_to`` where given.
 
     The folder holds ``step-K/`` (each an ordinary training run, resumable), ``pruned-K.pt`` (round K's
@@ -253,7 +253,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         start_macs = count_macs(model, input_shape)
         targets = macs_targets(start_macs, original_macs, fraction, steps)
         train = {**config, "data": data or config["data"], "epochs": epochs, "progress": False,
-                 "lr": lr if lr is not None else config["lr"] / 10, "warmup_epochs": 0.0,
+                 "lr": lr if lr is not None else default_lr(config), "warmup_epochs": 0.0,
                  **({"data_root": data_root} if data_root else {}),
                  **({"seed": seed} if seed is not None else {}),
                  **({"limit_train": limit_train} if limit_train else {}),
@@ -320,6 +320,13 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         return summary
     finally:
         claim.release()
+
+
+def default_lr(config: dict[str, Any]) -> float:
+    """The fine-tuning rate after a cut: a tenth of a trained run's (Torch-Pruning's CIFAR fine-tuning uses 0.01
+    against training's 0.1), or a fine-tuned run's own, which is a fine-tuning rate already: its tenth left a
+    pruned EfficientNet-Lite0 at 67 % validation accuracy after an epoch, its own at 82 %."""
+    return config["lr"] if config.get("weights") else config["lr"] / 10
 
 
 def _from_pruned(config: dict[str, Any], pruned_file: Path) -> dict[str, Any]:

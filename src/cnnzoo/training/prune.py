@@ -255,14 +255,14 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         train = {**config, "data": data or config["data"], "epochs": epochs, "progress": False,
                  "lr": lr if lr is not None else default_lr(config), "warmup_epochs": 0.0,
                  **({"data_root": data_root} if data_root else {}),
-                 **({"seed": seed} if seed is not None else {}),
+                 "seed": seed if seed is not None else config.get("seed", 0),
                  **({"limit_train": limit_train} if limit_train else {}),
                  **({"limit_test": limit_test} if limit_test else {})}
         log(f"cnnzoo prune: {name} from {path}, {start_macs:,} MACs ({start_macs / original_macs:.1%} of the "
             f"unpruned network's {original_macs:,}) to {fraction:.0%} in {steps} round(s) of {importance} pruning"
             f"{f' (channels in multiples of {round_to})' if round_to else ''}, "
             f"each fine-tuned {epochs} epoch(s) at lr {train['lr']:g} (recipe {config.get('recipe')}, seed "
-            f"{train.get('seed', 0)})")
+            f"{train['seed']})")
         rounds = []
         current = ckpt
         for k, target in enumerate(targets, 1):
@@ -308,7 +308,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         params = sum(p.numel() for p in final.parameters())
         atomic_write(folder / "best.pt", lambda tmp: shutil.copyfile(folder / f"step-{steps}" / "best.pt", tmp))
         summary = {"model": name, "source": str(path), "importance": importance, "round_to": round_to,
-                   "seed": train.get("seed", 0),
+                   "seed": train["seed"],
                    "macs_fraction_asked": fraction,
                    "macs_original": original_macs, "macs_start": start_macs, "macs": macs,
                    "macs_fraction": macs / original_macs, "params": params, "rounds": rounds,

@@ -175,7 +175,13 @@ def main_() -> None:
     p.add_argument("--student", default="resnet20_cifar")
     p.add_argument("--recipe", help="the original's and the students' recipe (default: each model's own); pruning "
                                      "fine-tunes with the original's")
-    p.add_argument("--epochs", type=int, help="the original's and the students' epochs (default: the recipe's)")
+    p.add_argument("--epochs", type=int, help="the students' epochs, and the original's unless --original-epochs "
+                                              "(default: the recipe's)")
+    p.add_argument("--original-epochs", type=int, help="the original's (and a --teacher-label-smoothing teacher's) "
+                                                       "epochs (default: --epochs)")
+    p.add_argument("--teacher-label-smoothing", type=float,
+                   help="distil from a teacher trained as the original but with this label smoothing (OUT/teacher; "
+                        "default: the original, with its recipe's)")
     p.add_argument("--limit-per-class", type=int, help="training images per class (default: all)")
     p.add_argument("--limit-test", type=int, help="test images (default: all 10,000)")
     p.add_argument("--prune-epochs", type=int, default=2, help="fine-tuning epochs after each pruning round")
@@ -203,17 +209,20 @@ def main_() -> None:
     budget = {k: getattr(args, k) for k in ("model", "student", "recipe", "epochs", "limit_per_class", "limit_test",
                                               "prune_epochs", "steps", "macs", "round_to", "lite0_per_class",
                                               "lite0_macs", "lite0_prune_epochs")}
-    budget |= {k: getattr(args, k) for k in ("lite0_image_size", "prune_seeds") if getattr(args, k) not in (None, "0")}
+    budget |= {k: getattr(args, k) for k in ("lite0_image_size", "prune_seeds", "original_epochs",
+                                              "teacher_label_smoothing") if getattr(args, k) not in (None, "0")}
     if args.original:
         budget["original"] = args.original
     budget_line = (f"budget: {args.limit_per_class or 'all'} training images per class, "
-                   f"{args.limit_test or 'all 10,000'} test images, {args.epochs or 'the recipe'} epochs (original "
-                   f"and students), recipe {args.recipe or 'of each model'}; pruning {args.steps} round(s) x "
+                   f"{args.limit_test or 'all 10,000'} test images, {args.original_epochs or args.epochs or 'the recipe'} epochs "
+                   f"(original), {args.epochs or 'the recipe'} (students), recipe {args.recipe or 'of each model'}; pruning {args.steps} round(s) x "
                    f"{args.prune_epochs} epochs to {args.macs:g} of the MACs, channels in multiples of "
                    f"{args.round_to or 1}; lite0 {args.lite0_per_class} per class, finetune's defaults, pruned to "
                    f"{args.lite0_macs:g} x {args.lite0_prune_epochs} epoch(s)"
                    f"{f' at {args.lite0_image_size} px' if args.lite0_image_size else ''}; pruning seeds "
-                   f"{prune_seeds}; distillation seeds {seeds}")
+                   f"{prune_seeds}; distillation seeds {seeds}"
+                   + (f", teacher trained with label smoothing {args.teacher_label_smoothing:g}"
+                      if args.teacher_label_smoothing is not None else ""))
     print(budget_line)
     print(machine().line())
     print(f"load average at start: {os.getloadavg()[0]:.2f}; targets {', '.join(targets)}", flush=True)
@@ -222,18 +231,22 @@ def main_() -> None:
     common = ["--data", "fashion-mnist", "--data-root", args.data_root]
     recipe = ["--recipe", args.recipe] if args.recipe else []
     epochs = ["--epochs", str(args.epochs)] if args.epochs else []
+    original_epochs = (["--epochs", str(args.original_epochs)] if args.original_epochs else epochs)
     limits = [*(["--limit-per-class", str(args.limit_per_class)] if args.limit_per_class else []),
               *(["--limit-test", str(args.limit_test)] if args.limit_test else [])]
     original = Path(args.original) if args.original else out / "original"
 
-    def train_original() -> dict[str, Any]:
-        if (original / "report.json").is_file():  # finished (--original): read, never trained again
-            print(f"the original: {original} (trained before)")
+    teacher = out / "teacher" if args.teacher_label_smoothing is not None else original
+
+    def train_original(folder: Path = original, *extra: str) -> dict[str, Any]:
+        if (folder / "report.json").is_file():  # finished (--original): read, never trained again
+            print(f"the original: {folder} (trained before)")
         else:
-            cnnzoo("train", args.model, *common, "--model-arg", "shortcut='B'", *epochs, *recipe, *limits,
-                   "--out", str(original), "--no-progress", "--precision", "fp32", *resume_flag(original, "last.pt"))
-        r = report_of(original)
-        return {k: r[k] for k in ("test_top1", "train_time_s", "images_per_s", "epochs")}
+            cnnzoo("train", args.model, *common, "--model-arg", "shortcut='B'", *original_epochs, *recipe, *limits,
+                   *extra, "--out", str(folder), "--no-progress", "--precision", "fp32", *resume_flag(folder, "last.pt"))
+        r = report_of(folder)
+        return {k: r[k] for k in ("test_top1", "train_time_s", "images_per_s", "epochs")} | {
+            "label_smoothing": r["config"]["label_smoothing"]}
 
     def prune(source: Path, folder: Path, macs: float, prune_epochs: int, seed: int | None = None) -> dict[str, Any]:
         cnnzoo("prune", str(source / "best.pt"), "--macs", str(macs), "--steps", str(args.steps),
@@ -243,8 +256,11 @@ def main_() -> None:
         return {k: r[k] for k in ("macs", "macs_original", "macs_fraction", "params", "test_top1", "rounds")}
 
     for target in targets:
-        if target in ("prune", "distill"):
+        if target == "prune" or (target == "distill" and teacher == original):
             results.run("original", train_original)
+        if target == "distill" and teacher != original:
+            results.run("teacher", lambda: train_original(teacher, "--label-smoothing",
+                                                          str(args.teacher_label_smoothing)))
         if target == "prune":
             pruned, int8 = out / "pruned", out / "pruned-int8.onnx"
             results.run("pruned", lambda: prune(original, pruned, args.macs, args.prune_epochs, prune_seeds[0]))
@@ -287,7 +303,7 @@ def main_() -> None:
                 folder = out / f"distill-seed{seed}"
 
                 def distil(folder: Path = folder, seed: int = seed) -> dict[str, Any]:
-                    cnnzoo("distill", "--teacher", str(original / "best.pt"), "--student", args.student, *common,
+                    cnnzoo("distill", "--teacher", str(teacher / "best.pt"), "--student", args.student, *common,
                            *recipe, *epochs, "--seed", str(seed), "--out", str(folder), *resume_flag(folder))
                     return report_of(folder)
 
@@ -343,7 +359,11 @@ def print_summary(results: Results, args: argparse.Namespace, seeds: list[int], 
     if not done:
         print("\ndistill target: no seed finished yet")
         return
-    print(f"\ndistill target: {args.student} taught by {args.model} (shortcut B), against the same student alone")
+    taught = results.done("teacher" if args.teacher_label_smoothing is not None else "original") or {}
+    print(f"\ndistill target: {args.student} taught by {args.model} (shortcut B"
+          + (f"; {taught['epochs']} epochs, label smoothing {taught['label_smoothing']:g}, test top-1 "
+             f"{taught['test_top1']:.4f}" if "label_smoothing" in taught else "")
+          + "), against the same student alone")
     gains = [100 * (d["student_top1"] - d["baseline_top1"]) for d in done]
     for d, g in zip(done, gains):
         print(f"  seed {d['seed']}: distilled {d['student_top1']:.4f}, alone {d['baseline_top1']:.4f}: {g:+.2f} points "

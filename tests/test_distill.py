@@ -76,3 +76,20 @@ def test_a_teacher_without_its_recipe_is_one_line(teacher, tmp_path, capsys):
     assert main(["distill", "--teacher", str(tmp_path / "t.safetensors"), "--student", "lenet5"]) == 2
     err = capsys.readouterr().err
     assert "no recipe" in err and err.count("\n") == 1
+
+
+def test_the_teachers_top1_is_said_and_a_teacher_near_chance_is_warned_of(teacher, tmp_path, capsys):
+    _, path = teacher
+    run = tmp_path / "weak"
+    run.mkdir()
+    (run / "best.pt").write_bytes(path.read_bytes())
+    report = json.loads((path.parent / "report.json").read_text())
+    (run / "report.json").write_text(json.dumps(report | {"test_top1": 0.11}))
+    assert main(["distill", "--teacher", str(run / "best.pt"), "--student", "lenet5", "--epochs", "1",
+                 "--no-baseline", "--out", str(tmp_path / "kd")]) == 0
+    text = capsys.readouterr().out
+    assert "the teacher's test top-1: 0.1100" in text and "warning: the teacher is near chance (0.1100" in text
+    assert main(["distill", "--teacher", str(path), "--student", "lenet5", "--epochs", "1", "--no-baseline",
+                 "--out", str(tmp_path / "kd2")]) == 0
+    text = capsys.readouterr().out
+    assert f"the teacher's test top-1: {report['test_top1']:.4f}" in text and "near chance" not in text

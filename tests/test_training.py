@@ -248,6 +248,8 @@ def test_user_errors_are_one_line_and_exit_2(tiny, tmp_path, capsys):
         (["summary", "vgg16", "--plot", str(tmp_path / "x.pt" / "chart.png")], "x.pt is a file, not a folder"),
         (["compare", "vgg16", "--plot", str(tmp_path / "chart.txt")], "a chart is written as .png"),
         (["compare", "vgg16", "nope"], "unknown model 'nope'"),
+        (["compare", "vgg16", "runs/gone/best.pt"], "runs/gone/best.pt: no such file; give a registered model name"),
+        (["summary", "gone-pruned.pt"], "gone-pruned.pt: no such file"),
         (["eval", str(tmp_path / "x.pt"), "--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
         (["features", "lenet5", "--weights", "x.pt", "--data", "mnist", "--limit-per-class", "0"], "at least 1"),
         (["run", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),

@@ -12,6 +12,7 @@ import importlib
 import os
 import pkgutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from torch import nn
@@ -94,11 +95,19 @@ def _load_families() -> None:
         importlib.import_module(f"{models.__name__}.{module.name}")
 
 
+def _names_a_file(name: str) -> bool:
+    """Whether ``name`` is written as a path (a folder in it, or a weights or model file's suffix), not a name."""
+    return "/" in name or os.sep in name or name.lower().endswith((".pt", ".pth", ".safetensors", ".onnx", ".ckpt"))
+
+
 def _entry(name: str) -> _Entry:
     _load_families()
     try:
         return _REGISTRY[name]
     except KeyError:
+        if _names_a_file(name) and not Path(name).exists():
+            raise UnknownModelError(f"{name}: no such file; give a registered model name (`cnnzoo list`) or an "
+                                    "existing file such as runs/x/best.pt") from None
         if name.lower().endswith(".onnx"):
             raise UnknownModelError(f"{name} is an ONNX file, which runs forward only (predict, eval, features, "
                                     "benchmark); train or fine-tune the registered model or checkpoint it came "

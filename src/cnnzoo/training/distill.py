@@ -75,6 +75,21 @@ def load_teacher(path: Path, temperature: float, alpha: float) -> Teacher:
     return Teacher(model.eval(), pipeline, classes, temperature, alpha, str(path), ckpt["config"])
 
 
+def say_teacher_quality(teacher: Teacher, path: Path, log: Callable[[str], None]) -> None:
+    """The teacher's test top-1 from its run's ``report.json`` (beside the checkpoint), and a warning where it is
+    near chance: a student distilled with alpha near 1 learns the teacher's mistakes."""
+    report = Path(path).parent / "report.json"
+    try:
+        top1 = float(json.loads(report.read_text())["test_top1"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # a checkpoint moved away from its run: nothing to say
+    log(f"the teacher's test top-1: {top1:.4f} ({report})")
+    chance = 1 / teacher.model.num_classes
+    if top1 < 2 * chance:
+        log(f"warning: the teacher is near chance ({top1:.4f}, chance {chance:.4f}): with alpha "
+            f"{teacher.alpha:g} the student mostly learns its mistakes; train the teacher longer first")
+
+
 def student_config(student: str, teacher_config: dict[str, Any], *, data: str | None, data_root: str | None,
                    epochs: int | None, seed: int, out: Path, limit_train: int | None, limit_test: int | None,
                    recipe: str | None = None):
@@ -127,6 +142,7 @@ def distill_run(teacher_path: Path, student: str, *, temperature: float = 4.0, a
         log(f"cnnzoo distill: {student} taught by {teacher.model.model_name} ({teacher_path}); T {temperature:g}, "
             f"alpha {alpha:g}; augmentation off for both"
             + ("; beside it the same student alone, same recipe, budget and seed" if baseline else ""))
+        say_teacher_quality(teacher, teacher_path, log)
         reports = {}
         for label, who in runs:
             sub = folder / label

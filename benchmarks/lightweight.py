@@ -188,6 +188,8 @@ def main_() -> None:
     p.add_argument("--steps", type=int, default=1, help="pruning rounds")
     p.add_argument("--macs", type=float, default=0.5)
     p.add_argument("--round-to", type=int, default=8, help="pruned channels in multiples of this (0: any width)")
+    p.add_argument("--global-pruning", action="store_true", help="cnnzoo prune --global (channels ranked across "
+                                                                  "all layers) for the prune target")
     p.add_argument("--lite0-per-class", type=int, default=1000)
     p.add_argument("--lite0-macs", type=float, default=0.7, help="the MACs the pruned Lite0 keeps (0.7: 30 %% pruned)")
     p.add_argument("--lite0-prune-epochs", type=int, default=1)
@@ -210,14 +212,15 @@ def main_() -> None:
                                               "prune_epochs", "steps", "macs", "round_to", "lite0_per_class",
                                               "lite0_macs", "lite0_prune_epochs")}
     budget |= {k: getattr(args, k) for k in ("lite0_image_size", "prune_seeds", "original_epochs",
-                                              "teacher_label_smoothing") if getattr(args, k) not in (None, "0")}
+                                              "teacher_label_smoothing", "global_pruning")
+               if getattr(args, k) not in (None, "0", False)}
     if args.original:
         budget["original"] = args.original
     budget_line = (f"budget: {args.limit_per_class or 'all'} training images per class, "
                    f"{args.limit_test or 'all 10,000'} test images, {args.original_epochs or args.epochs or 'the recipe'} epochs "
                    f"(original), {args.epochs or 'the recipe'} (students), recipe {args.recipe or 'of each model'}; pruning {args.steps} round(s) x "
                    f"{args.prune_epochs} epochs to {args.macs:g} of the MACs, channels in multiples of "
-                   f"{args.round_to or 1}; lite0 {args.lite0_per_class} per class, finetune's defaults, pruned to "
+                   f"{args.round_to or 1}{', global' if args.global_pruning else ''}; lite0 {args.lite0_per_class} per class, finetune's defaults, pruned to "
                    f"{args.lite0_macs:g} x {args.lite0_prune_epochs} epoch(s)"
                    f"{f' at {args.lite0_image_size} px' if args.lite0_image_size else ''}; pruning seeds "
                    f"{prune_seeds}; distillation seeds {seeds}"
@@ -251,7 +254,9 @@ def main_() -> None:
     def prune(source: Path, folder: Path, macs: float, prune_epochs: int, seed: int | None = None) -> dict[str, Any]:
         cnnzoo("prune", str(source / "best.pt"), "--macs", str(macs), "--steps", str(args.steps),
                "--epochs", str(prune_epochs), *(["--round-to", str(args.round_to)] if args.round_to else []),
-               *(["--seed", str(seed)] if seed is not None else []), "--out", str(folder), *resume_flag(folder))
+               *(["--seed", str(seed)] if seed is not None else []),
+               *(["--global"] if args.global_pruning and folder.name.startswith("pruned") else []),
+               "--out", str(folder), *resume_flag(folder))
         r = report_of(folder)
         return {k: r[k] for k in ("macs", "macs_original", "macs_fraction", "params", "test_top1", "rounds")}
 

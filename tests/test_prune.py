@@ -133,6 +133,33 @@ def test_round_to_keeps_every_pruned_width_a_multiple():
     assert all(w.get("out_channels", 8) % 8 == 0 for w in widths.values())
 
 
+def test_global_pruning_narrows_layers_by_different_shares_and_rebuilds():
+    """Ranked across all layers, the channels leave unevenly (a uniform cut takes every layer to the same share),
+    the target is met, and the width map rebuilds the same network."""
+    torch.manual_seed(0)
+    shape = (3, 16, 16)
+    uniform = cnnzoo.create_model("resnet20_cifar", num_classes=10, shortcut="B").eval()
+    ranked = cnnzoo.create_model("resnet20_cifar", num_classes=10, shortcut="B").eval()
+    ranked.load_state_dict(uniform.state_dict())
+    base = count_macs(uniform, shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prune_to(uniform, shape, base // 2)
+        macs = prune_to(ranked, shape, base // 2, global_pruning=True)
+    assert macs <= base // 2
+
+    def shares(model):  # each block's inner width against its unpruned one
+        return [block.conv1.out_channels / full for stage, full in (("layer1", 16), ("layer2", 32), ("layer3", 64))
+                for block in getattr(model, stage)]
+
+    assert max(shares(uniform)) - min(shares(uniform)) < 0.1
+    assert max(shares(ranked)) - min(shares(ranked)) > 0.3
+    again = cnnzoo.create_model("resnet20_cifar", num_classes=10, shortcut="B", widths=record(ranked, shape)).eval()
+    again.load_state_dict(ranked.state_dict())
+    x = torch.randn(2, *shape)
+    assert torch.equal(again(x), ranked(x))
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A LeNet-5 trained 1 epoch on generated MNIST-format data: a run's best.pt with its recipe."""
@@ -166,10 +193,12 @@ def test_prune_command_reaches_the_target_and_its_file_loads_everywhere(trained,
     assert json.loads((out / "report.json").read_text())["macs"] == report["macs"]
 
 
-def test_prune_seed_sets_the_fine_tunings_seed(trained, tmp_path):
+def test_prune_seed_sets_the_fine_tunings_seed(trained, tmp_path, capsys):
     data, run = trained
     out = tmp_path / "seeded"
-    assert main(["prune", str(run / "best.pt"), "--macs", "0.7", "--seed", "3", "--out", str(out)]) == 0
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.7", "--seed", "3", "--global", "--out", str(out)]) == 0
+    assert "round(s) of global l1 pruning" in capsys.readouterr().out
+    assert json.loads((out / "report.json").read_text())["global_pruning"] is True
     assert json.loads((out / "report.json").read_text())["seed"] == 3
     assert json.loads((out / "step-1" / "config.json").read_text())["seed"] == 3
 

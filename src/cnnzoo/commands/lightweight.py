@@ -62,8 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=_positive_float, metavar="X",
                    help="fine-tuning learning rate (default: a tenth of a trained run's, a fine-tuned run's own)")
     p.add_argument("--round-to", type=argtypes.positive_int, metavar="N",
-                   help="keep every pruned layer's channels a multiple of N, e.g. 8, rounding down (a CPU's vector "
-                        "units run such widths without padding; default: any width)")
+                   help="keep every pruned layer's channels a multiple of N, e.g. 8, rounding to the nearest (a "
+                        "CPU's vector units run such widths without padding; default: any width)")
+    p.add_argument("--global", dest="global_pruning", action="store_true",
+                   help="rank channels across all layers at once (Torch-Pruning's global pruning): each layer loses "
+                        "what its channels' importance says, not the same share as every other")
     p.add_argument("--seed", type=int, metavar="N",
                    help="seed of the fine-tuning (its data order and validation split; default: the run's own)")
     _common(p)
@@ -95,7 +98,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from ..training.prune import prune_run
 
     prune_run(Path(args.checkpoint), args.macs, importance=args.importance, steps=args.steps, epochs=args.epochs,
-              lr=args.lr, round_to=args.round_to, seed=args.seed, data=args.data, data_root=args.data_root, out=args.out,
+              lr=args.lr, round_to=args.round_to, seed=args.seed, global_pruning=args.global_pruning, data=args.data, data_root=args.data_root, out=args.out,
               resume=args.resume,
               overwrite=args.overwrite, limit_train=args.limit_train, limit_test=args.limit_test)
     return 0

@@ -80,7 +80,8 @@ def _importance(kind: str):
 
 
 def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, importance: str = "l1",
-             batch: tuple[Tensor, Tensor] | None = None, round_to: int | None = None) -> int:
+             batch: tuple[Tensor, Tensor] | None = None, round_to: int | None = None,
+             global_pruning: bool = False) -> int:
     """Remove channels of ``model`` (in place) until its MACs are at most ``target_macs``; returns them.
 
     ``batch`` (preprocessed images and labels) gives the gradients of ``taylor`` importance. ``round_to``
@@ -89,6 +90,10 @@ def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, i
     of docs/lightweight.md). The width a step asks for is rounded to the *nearest* multiple (see
     :func:`nearest_multiple`), never below one multiple; a layer that cannot keep a multiple (LeNet-5's 6) is
     not pruned.
+
+    ``global_pruning`` (Torch-Pruning's): the channels are ranked across all layers at once, so each layer loses
+    what its channels' importance says rather than the same share (never more than 95 % of a layer); otherwise
+    every layer is narrowed by the same share.
     """
     try:
         import torch_pruning as tp
@@ -108,7 +113,8 @@ def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, i
         try:
             pruner = tp.pruner.MetaPruner(model, example, importance=_importance(importance),
                                           pruning_ratio=MAX_RATIO, iterative_steps=round(MAX_RATIO / RATIO_STEP),
-                                          ignored_layers=ignored, round_to=round_to)
+                                          ignored_layers=ignored, round_to=round_to, global_pruning=global_pruning,
+                                          max_pruning_ratio=MAX_RATIO if global_pruning else 1.0)
         except Exception as exc:  # noqa: BLE001 - Torch-Pruning's tracer failing on an architecture
             raise PruneError(f"{name} cannot be pruned: Torch-Pruning could not trace its channel dependencies "
                              f"({type(exc).__name__}: {str(exc)[:120]})") from exc
@@ -210,13 +216,15 @@ def macs_targets(start: int, original: int, fraction: float, steps: int) -> list
 
 
 def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int = 1, epochs: int = 1,
-              lr: float | None = None, round_to: int | None = None, seed: int | None = None, data: str | None = None,
+              lr: float | None = None, round_to: int | None = None, seed: int | None = None,
+              global_pruning: bool = False, data: str | None = None,
               data_root: str | None = None, out: str | None = None,
               resume: bool = False, overwrite: bool = False, limit_train: int | None = None,
               limit_test: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Prune the trained model of checkpoint ``path`` to ``fraction`` of its MACs in ``steps`` rounds, each
     fine-tuned ``epochs`` epochs with the run's own recipe (at ``lr``: by default :func:`default_lr`, and
-    ``seed``: by default the run's), every pruned layer's channels a multiple of ``round_to`` where given.
+    ``seed``: by default the run's), every pruned layer's channels a multiple of ``round_to`` where given, the
+    channels ranked across all layers where ``global_pruning`` (see :func:`prune_to`).
 
     The folder holds ``step-K/`` (each an ordinary training run, resumable), ``pruned-K.pt`` (round K's
     pruned weights before fine-tuning), and at the end ``best.pt`` (the last round's fine-tuned weights)
@@ -259,7 +267,8 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                  **({"limit_train": limit_train} if limit_train else {}),
                  **({"limit_test": limit_test} if limit_test else {})}
         log(f"cnnzoo prune: {name} from {path}, {start_macs:,} MACs ({start_macs / original_macs:.1%} of the "
-            f"unpruned network's {original_macs:,}) to {fraction:.0%} in {steps} round(s) of {importance} pruning"
+            f"unpruned network's {original_macs:,}) to {fraction:.0%} in {steps} round(s) of "
+            f"{'global ' if global_pruning else ''}{importance} pruning"
             f"{f' (channels in multiples of {round_to})' if round_to else ''}, "
             f"each fine-tuned {epochs} epoch(s) at lr {train['lr']:g} (recipe {config.get('recipe')}, seed "
             f"{train['seed']})")
@@ -280,7 +289,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                 model = create_model(name, **current["model_args"])
                 model.load_state_dict(current["model"])
                 batch = _taylor_batch(config, data, data_root, current["pipeline"]) if importance == "taylor" else None
-                macs = prune_to(model, input_shape, target, importance, batch, round_to)
+                macs = prune_to(model, input_shape, target, importance, batch, round_to, global_pruning)
                 recalibrate_batchnorm(model, _training_batches(config, data, data_root, current["pipeline"],
                                                                RECALIBRATION_IMAGES))
                 widths = record(model, input_shape)
@@ -308,6 +317,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         params = sum(p.numel() for p in final.parameters())
         atomic_write(folder / "best.pt", lambda tmp: shutil.copyfile(folder / f"step-{steps}" / "best.pt", tmp))
         summary = {"model": name, "source": str(path), "importance": importance, "round_to": round_to,
+                   "global_pruning": global_pruning,
                    "seed": train["seed"],
                    "macs_fraction_asked": fraction,
                    "macs_original": original_macs, "macs_start": start_macs, "macs": macs,

@@ -217,10 +217,13 @@ def main_() -> None:
     if args.original:
         budget["original"] = args.original
     budget_line = (f"budget: {args.limit_per_class or 'all'} training images per class, "
-                   f"{args.limit_test or 'all 10,000'} test images, {args.original_epochs or args.epochs or 'the recipe'} epochs "
-                   f"(original), {args.epochs or 'the recipe'} (students), recipe {args.recipe or 'of each model'}; pruning {args.steps} round(s) x "
+                   f"{args.limit_test or 'all 10,000'} test images, "
+                   f"{args.original_epochs or args.epochs or 'the recipe'} epochs (original), "
+                   f"{args.epochs or 'the recipe'} (students), recipe {args.recipe or 'of each model'}; pruning "
+                   f"{args.steps} round(s) x "
                    f"{args.prune_epochs} epochs to {args.macs:g} of the MACs, channels in multiples of "
-                   f"{args.round_to or 1}{', global' if args.global_pruning else ''}; lite0 {args.lite0_per_class} per class, finetune's defaults, pruned to "
+                   f"{args.round_to or 1}{', global' if args.global_pruning else ''}; lite0 {args.lite0_per_class} "
+                   f"per class, finetune's defaults, pruned to "
                    f"{args.lite0_macs:g} x {args.lite0_prune_epochs} epoch(s)"
                    f"{f' at {args.lite0_image_size} px' if args.lite0_image_size else ''}; pruning seeds "
                    f"{prune_seeds}; distillation seeds {seeds}"
@@ -246,7 +249,8 @@ def main_() -> None:
             print(f"the original: {folder} (trained before)")
         else:
             cnnzoo("train", args.model, *common, "--model-arg", "shortcut='B'", *original_epochs, *recipe, *limits,
-                   *extra, "--out", str(folder), "--no-progress", "--precision", "fp32", *resume_flag(folder, "last.pt"))
+                   *extra, "--out", str(folder), "--no-progress", "--precision", "fp32",
+                   *resume_flag(folder, "last.pt"))
         r = report_of(folder)
         return {k: r[k] for k in ("test_top1", "train_time_s", "images_per_s", "epochs")} | {
             "label_smoothing": r["config"]["label_smoothing"]}

@@ -98,9 +98,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from ..training.prune import prune_run
 
     prune_run(Path(args.checkpoint), args.macs, importance=args.importance, steps=args.steps, epochs=args.epochs,
-              lr=args.lr, round_to=args.round_to, seed=args.seed, global_pruning=args.global_pruning, data=args.data, data_root=args.data_root, out=args.out,
-              resume=args.resume,
-              overwrite=args.overwrite, limit_train=args.limit_train, limit_test=args.limit_test)
+              lr=args.lr, round_to=args.round_to, seed=args.seed, global_pruning=args.global_pruning, data=args.data,
+              data_root=args.data_root, out=args.out, resume=args.resume, overwrite=args.overwrite,
+              limit_train=args.limit_train, limit_test=args.limit_test)
     return 0
 
 

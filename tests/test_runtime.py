@@ -189,6 +189,8 @@ def test_quantize_refuses_a_drop_above_max_drop_and_writes_nothing(trained, tmp_
 ])
 def test_int8_mistakes_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    if argv[0] == "train":  # an ONNX file the user has (a missing one is "no such file", as any path)
+        (tmp_path / "model.onnx").write_bytes(b"onnx")
     if argv[0] == "predict":
         torch.save({}, "w.pt")
         message = "w.pt"  # a file that is no model says so first; int8 with a real model is tested below

@@ -190,6 +190,8 @@ def main_() -> None:
     p.add_argument("--round-to", type=int, default=8, help="pruned channels in multiples of this (0: any width)")
     p.add_argument("--global-pruning", action="store_true", help="cnnzoo prune --global (channels ranked across "
                                                                   "all layers) for the prune target")
+    p.add_argument("--prune-distill", action="store_true", help="cnnzoo prune --distill (fine-tuned on the "
+                                                                 "original's soft labels) for the prune target")
     p.add_argument("--lite0-per-class", type=int, default=1000)
     p.add_argument("--lite0-macs", type=float, default=0.7, help="the MACs the pruned Lite0 keeps (0.7: 30 %% pruned)")
     p.add_argument("--lite0-prune-epochs", type=int, default=1)
@@ -212,7 +214,8 @@ def main_() -> None:
                                               "prune_epochs", "steps", "macs", "round_to", "lite0_per_class",
                                               "lite0_macs", "lite0_prune_epochs")}
     budget |= {k: getattr(args, k) for k in ("lite0_image_size", "prune_seeds", "original_epochs",
-                                              "teacher_label_smoothing", "global_pruning")
+                                              "teacher_label_smoothing", "global_pruning",
+                                              "prune_distill")
                if getattr(args, k) not in (None, "0", False)}
     if args.original:
         budget["original"] = args.original
@@ -222,7 +225,8 @@ def main_() -> None:
                    f"{args.epochs or 'the recipe'} (students), recipe {args.recipe or 'of each model'}; pruning "
                    f"{args.steps} round(s) x "
                    f"{args.prune_epochs} epochs to {args.macs:g} of the MACs, channels in multiples of "
-                   f"{args.round_to or 1}{', global' if args.global_pruning else ''}; lite0 {args.lite0_per_class} "
+                   f"{args.round_to or 1}{', global' if args.global_pruning else ''}"
+                   f"{', distilled from the original' if args.prune_distill else ''}; lite0 {args.lite0_per_class} "
                    f"per class, finetune's defaults, pruned to "
                    f"{args.lite0_macs:g} x {args.lite0_prune_epochs} epoch(s)"
                    f"{f' at {args.lite0_image_size} px' if args.lite0_image_size else ''}; pruning seeds "
@@ -260,6 +264,7 @@ def main_() -> None:
                "--epochs", str(prune_epochs), *(["--round-to", str(args.round_to)] if args.round_to else []),
                *(["--seed", str(seed)] if seed is not None else []),
                *(["--global"] if args.global_pruning and folder.name.startswith("pruned") else []),
+               *(["--distill"] if args.prune_distill and folder.name.startswith("pruned") else []),
                "--out", str(folder), *resume_flag(folder))
         r = report_of(folder)
         return {k: r[k] for k in ("macs", "macs_original", "macs_fraction", "params", "test_top1", "rounds")}

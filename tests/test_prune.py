@@ -203,7 +203,40 @@ def test_prune_seed_sets_the_fine_tunings_seed(trained, tmp_path, capsys):
     assert json.loads((out / "step-1" / "config.json").read_text())["seed"] == 3
 
 
+def test_prune_distill_fine_tunes_on_the_unpruned_networks_soft_labels(trained, tmp_path, capsys):
+    data, run = trained
+    out = tmp_path / "distilled"
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--distill", "-T", "2", "--alpha", "0.5",
+                 "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"fine-tuning distilled from {run / 'best.pt'} (lenet5, " in said and "T 2, alpha 0.5" in said
+    assert "teacher logits of 200 training images computed once" in said
+    report = json.loads((out / "report.json").read_text())
+    assert report["distill"] == {"teacher": str(run / "best.pt"), "temperature": 2.0, "alpha": 0.5}
+    assert json.loads((out / "step-1" / "config.json").read_text())["augment"] == []
+    plain = tmp_path / "plain"
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--out", str(plain)]) == 0
+    assert json.loads((plain / "report.json").read_text())["distill"] is None
+    # The same cut, fine-tuned on other targets: other weights
+    assert not torch.equal(load_checkpoint(out / "best.pt")["model"]["conv1.weight"],
+                           load_checkpoint(plain / "best.pt")["model"]["conv1.weight"])
+
+
+def test_prune_distill_refuses_a_teacher_of_other_classes(trained, tmp_path, capsys):
+    data, run = trained
+    other = tmp_path / "other"
+    assert main(["train", "lenet5", "--data", "mnist", "--data-root", str(data), "--classes", "0,1,2",
+                 "--epochs", "1", "--val-size", "10", "--batch-size", "40", "--out", str(other), "--no-progress",
+                 "--precision", "fp32"]) == 0
+    capsys.readouterr()
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--teacher", str(other / "best.pt"),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "was trained on 3 classes" in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--macs", "0.5", "--distill", "--alpha", "1.5"], "--alpha: 1.5 is outside [0, 1]"),
     (["--macs", "1.5"], "1.5 is outside (0, 1)"),
     (["--macs", "0"], "0 is outside (0, 1)"),
     (["--macs", "0.5", "--round-to", "0"], "--round-to: must be at least 1, got 0"),

@@ -31,6 +31,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{value:g} is outside [0, 1]: it weighs the teacher's term against the "
+                                         "labels'")
+    return value
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="dataset (default: the checkpoint's own)")
     p.add_argument("--data-root", help="folder holding the dataset's files (default: the data cache)")
@@ -67,6 +78,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--global", dest="global_pruning", action="store_true",
                    help="rank channels across all layers at once (Torch-Pruning's global pruning): each layer loses "
                         "what its channels' importance says, not the same share as every other")
+    p.add_argument("--distill", action="store_true",
+                   help="fine-tune by knowledge distillation from the unpruned network (the checkpoint itself) "
+                        "beside the labels: its logits are cached, so augmentation is off")
+    p.add_argument("--teacher", metavar="CHECKPOINT",
+                   help="with --distill, distil from this training run's checkpoint instead (implies --distill)")
+    p.add_argument("--temperature", "-T", type=_positive_float, default=4.0, metavar="T",
+                   help="--distill's softmax temperature (default 4)")
+    p.add_argument("--alpha", type=_weight, default=0.9, metavar="A",
+                   help="--distill's weight of the teacher's term, in [0, 1] (default 0.9)")
     p.add_argument("--seed", type=int, metavar="N",
                    help="seed of the fine-tuning (its data order and validation split; default: the run's own)")
     _common(p)
@@ -82,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--student", required=True, help="the registered model to train (see `cnnzoo list`)")
     d.add_argument("--temperature", "-T", type=_positive_float, default=4.0, metavar="T",
                    help="softmax temperature of both networks' logits (default 4)")
-    d.add_argument("--alpha", type=float, default=0.9, metavar="A",
+    d.add_argument("--alpha", type=_weight, default=0.9, metavar="A",
                    help="weight of the distillation term, in [0, 1]; 1 - alpha weighs the labels' cross-entropy "
                         "(default 0.9)")
     d.add_argument("--recipe", help="the student's recipe, e.g. fast (default: the student's own, as `cnnzoo train`)")
@@ -98,7 +118,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from ..training.prune import prune_run
 
     prune_run(Path(args.checkpoint), args.macs, importance=args.importance, steps=args.steps, epochs=args.epochs,
-              lr=args.lr, round_to=args.round_to, seed=args.seed, global_pruning=args.global_pruning, data=args.data,
+              lr=args.lr, round_to=args.round_to, seed=args.seed, global_pruning=args.global_pruning,
+              distill=args.distill, teacher=Path(args.teacher) if args.teacher else None,
+              temperature=args.temperature, alpha=args.alpha, data=args.data,
               data_root=args.data_root, out=args.out, resume=args.resume, overwrite=args.overwrite,
               limit_train=args.limit_train, limit_test=args.limit_test)
     return 0

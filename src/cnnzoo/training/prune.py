@@ -10,8 +10,10 @@ its classes.
 
 The MACs target is reached in ``steps`` rounds: each narrows every layer by 1 % of its channels at a time
 until the MACs, counted by cnnzoo's analyzer (exact), are at that round's share of the way to the target,
-then fine-tunes for ``epochs`` with the original run's recipe through :func:`cnnzoo.training.fit.fit`. The
-pruned network is recorded as a width map (:mod:`cnnzoo.widths`) in ``model_args``, so its files load
+then fine-tunes for ``epochs`` with the original run's recipe through :func:`cnnzoo.training.fit.fit` —
+with ``distill``, on the soft labels of the unpruned network as well (knowledge distillation with the original
+as its own teacher, as NNCF's pruning with a distillation loss does: the pruned network learns back the function
+it lost, not only the labels). The pruned network is recorded as a width map (:mod:`cnnzoo.widths`) in ``model_args``, so its files load
 wherever a model does.
 """
 
@@ -28,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CnnzooError
+from .distill import load_teacher, say_teacher_quality
 from ..registry import create_model
 from ..weights import atomic_write
 from ..widths import width_map
@@ -217,14 +220,18 @@ def macs_targets(start: int, original: int, fraction: float, steps: int) -> list
 
 def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int = 1, epochs: int = 1,
               lr: float | None = None, round_to: int | None = None, seed: int | None = None,
-              global_pruning: bool = False, data: str | None = None,
+              global_pruning: bool = False, distill: bool = False, teacher: Path | None = None,
+              temperature: float = 4.0, alpha: float = 0.9, data: str | None = None,
               data_root: str | None = None, out: str | None = None,
               resume: bool = False, overwrite: bool = False, limit_train: int | None = None,
               limit_test: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Prune the trained model of checkpoint ``path`` to ``fraction`` of its MACs in ``steps`` rounds, each
     fine-tuned ``epochs`` epochs with the run's own recipe (at ``lr``: by default :func:`default_lr`, and
     ``seed``: by default the run's), every pruned layer's channels a multiple of ``round_to`` where given, the
-    channels ranked across all layers where ``global_pruning`` (see :func:`prune_to`).
+    channels ranked across all layers where ``global_pruning`` (see :func:`prune_to`). ``distill`` (or a
+    ``teacher`` checkpoint): each round is fine-tuned by knowledge distillation at ``temperature`` and ``alpha``
+    (:mod:`cnnzoo.training.distill`) from ``teacher``, by default the checkpoint ``path`` itself, unpruned;
+    its logits are cached, so augmentation is off.
 
     The folder holds ``step-K/`` (each an ordinary training run, resumable), ``pruned-K.pt`` (round K's
     pruned weights before fine-tuning), and at the end ``best.pt`` (the last round's fine-tuned weights)
@@ -241,6 +248,8 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                          "keeps half")
     if importance not in IMPORTANCES:
         raise PruneError(f"unknown --importance {importance!r}; use {', '.join(IMPORTANCES)}")
+    if not 0 <= alpha <= 1:
+        raise PruneError(f"--alpha {alpha:g} is outside [0, 1]: it weighs the teacher's term against the labels'")
     ckpt = load_run_checkpoint(path)
     name = ckpt["model_name"]
     with torch.device("meta"), warnings.catch_warnings():
@@ -251,6 +260,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
     claim = runfolder.claim(out, base, resume, overwrite)
     folder = claim.out
     try:
+        tutor = load_teacher(Path(teacher or path), temperature, alpha) if distill or teacher else None
         model = create_model(name, **ckpt["model_args"])
         model.load_state_dict(ckpt["model"])
         p = ckpt["pipeline"]
@@ -265,13 +275,19 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                  **({"data_root": data_root} if data_root else {}),
                  "seed": seed if seed is not None else config.get("seed", 0),
                  **({"limit_train": limit_train} if limit_train else {}),
-                 **({"limit_test": limit_test} if limit_test else {})}
+                 **({"limit_test": limit_test} if limit_test else {}),
+                 **({"augment": ()} if tutor else {})}
         log(f"cnnzoo prune: {name} from {path}, {start_macs:,} MACs ({start_macs / original_macs:.1%} of the "
             f"unpruned network's {original_macs:,}) to {fraction:.0%} in {steps} round(s) of "
             f"{'global ' if global_pruning else ''}{importance} pruning"
             f"{f' (channels in multiples of {round_to})' if round_to else ''}, "
             f"each fine-tuned {epochs} epoch(s) at lr {train['lr']:g} (recipe {config.get('recipe')}, seed "
             f"{train['seed']})")
+        if tutor:
+            log(f"fine-tuning distilled from {tutor.source} ({tutor.model.model_name}, "
+                f"{count_macs(tutor.model, input_shape):,} MACs): T {temperature:g}, alpha {alpha:g}"
+                + (f"; augmentation off (was {', '.join(config['augment'])})" if config.get("augment") else ""))
+            say_teacher_quality(tutor, tutor.source, log)
         rounds = []
         current = ckpt
         for k, target in enumerate(targets, 1):
@@ -309,7 +325,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                                          "model_kwargs": {**config.get("model_kwargs", {}),
                                                           "widths": pruned["model_args"]["widths"]}})
             report = fit(cfg, resume=again, overwrite=not again, log=lambda s, k=k: log(f"  round {k}: {s}"),
-                         init=pruned["model"])
+                         init=pruned["model"], teacher=tutor)
             current = load_checkpoint(step_dir / "best.pt")
             rounds.append({"round": k, **{key: report[key] for key in ("test_top1", "best_val_acc")}})
         final = create_model(name, **current["model_args"])
@@ -318,6 +334,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         atomic_write(folder / "best.pt", lambda tmp: shutil.copyfile(folder / f"step-{steps}" / "best.pt", tmp))
         summary = {"model": name, "source": str(path), "importance": importance, "round_to": round_to,
                    "global_pruning": global_pruning,
+                   "distill": {"teacher": tutor.source, "temperature": temperature, "alpha": alpha} if tutor else None,
                    "seed": train["seed"],
                    "macs_fraction_asked": fraction,
                    "macs_original": original_macs, "macs_start": start_macs, "macs": macs,

@@ -206,16 +206,18 @@ def test_prune_seed_sets_the_fine_tunings_seed(trained, tmp_path, capsys):
 def test_prune_distill_fine_tunes_on_the_unpruned_networks_soft_labels(trained, tmp_path, capsys):
     data, run = trained
     out = tmp_path / "distilled"
-    assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--distill", "-T", "2", "--alpha", "0.5",
-                 "--out", str(out)]) == 0
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--steps", "2", "--distill", "-T", "2",
+                 "--alpha", "0.5", "--out", str(out)]) == 0
     said = capsys.readouterr().out
     assert f"fine-tuning distilled from {run / 'best.pt'} (lenet5, " in said and "T 2, alpha 0.5" in said
-    assert "teacher logits of 200 training images computed once" in said
+    # The unpruned teacher's logits are computed once, for the first round, and reused by the second
+    assert "round 1: teacher logits of 200 training images computed once" in said
+    assert "round 2: teacher logits of 200 training images: cached before" in said
     report = json.loads((out / "report.json").read_text())
     assert report["distill"] == {"teacher": str(run / "best.pt"), "temperature": 2.0, "alpha": 0.5}
     assert json.loads((out / "step-1" / "config.json").read_text())["augment"] == []
     plain = tmp_path / "plain"
-    assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--out", str(plain)]) == 0
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--steps", "2", "--out", str(plain)]) == 0
     assert json.loads((plain / "report.json").read_text())["distill"] is None
     # The same cut, fine-tuned on other targets: other weights
     assert not torch.equal(load_checkpoint(out / "best.pt")["model"]["conv1.weight"],

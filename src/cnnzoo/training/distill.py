@@ -11,9 +11,10 @@ loop (:func:`cnnzoo.training.fit.fit`), so it checkpoints and resumes as any run
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +37,8 @@ class Teacher:
     source: str = ""
     #: the teacher's training config (its data and classes)
     config: dict[str, Any] | None = None
+    #: (a digest of the training images, their logits): one computation for every run on the same images
+    _cache: tuple[str, Tensor] | None = field(default=None, repr=False)
 
     def cached(self, data, say: Callable[[str], None]) -> tuple[Tensor, float, float]:
         """The teacher's logits of every training image of ``data`` (computed once), T and alpha, for
@@ -48,6 +51,11 @@ class Teacher:
                               f"({theirs}, ...) but the data's {data.num_classes} are {', '.join(map(str, data.classes[:3]))}, ...; "
                               "distil on the data the teacher was trained on")
         images = data.train_images
+        key = hashlib.sha1(images.cpu().contiguous().numpy().tobytes()).hexdigest()
+        if self._cache is not None and self._cache[0] == key:  # the same images again (a later pruning round)
+            say(f"teacher logits of {len(images):,} training images: cached before; augmentation is off; "
+                f"T {self.temperature:g}, alpha {self.alpha:g}")
+            return self._cache[1].to(images.device), self.temperature, self.alpha
         t0 = time.perf_counter()
         shape = tuple(self.pipeline(images[:1].cpu()).shape[1:])
         engine = build_engine(self.model, shape, engine="auto", precision="fp32", device="cpu",
@@ -58,6 +66,7 @@ class Teacher:
         say(f"teacher logits of {len(images):,} training images computed once in {time.perf_counter() - t0:.1f} s "
             f"({engine.name} {engine.precision}) and cached; augmentation is off (the student sees the images the "
             f"teacher saw); T {self.temperature:g}, alpha {self.alpha:g}")
+        self._cache = (key, logits)
         return logits.to(images.device), self.temperature, self.alpha
 
 

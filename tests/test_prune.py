@@ -114,9 +114,13 @@ def test_round_to_narrows_gradually_near_the_target():
     base = count_macs(model, shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        macs = prune_to(model, shape, int(0.8 * base), round_to=8)
+        trace = []
+        macs = prune_to(model, shape, int(0.8 * base), round_to=8, trace=trace)
     assert 0.6 * base < macs <= 0.8 * base
     assert model.conv1.out_channels == 16
+    # The MACs after each step: from the unpruned network's, never rising, the last one returned
+    assert trace[0] == base and trace[-1] == macs and len(trace) > 2
+    assert all(a >= b for a, b in zip(trace, trace[1:])) and trace[-2] > 0.8 * base
 
 
 def test_round_to_keeps_every_pruned_width_a_multiple():

@@ -84,7 +84,7 @@ def _importance(kind: str):
 
 def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, importance: str = "l1",
              batch: tuple[Tensor, Tensor] | None = None, round_to: int | None = None,
-             global_pruning: bool = False) -> int:
+             global_pruning: bool = False, trace: list[int] | None = None) -> int:
     """Remove channels of ``model`` (in place) until its MACs are at most ``target_macs``; returns them.
 
     ``batch`` (preprocessed images and labels) gives the gradients of ``taylor`` importance. ``round_to``
@@ -97,6 +97,8 @@ def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, i
     ``global_pruning`` (Torch-Pruning's): the channels are ranked across all layers at once, so each layer loses
     what its channels' importance says rather than the same share (never more than 95 % of a layer); otherwise
     every layer is narrowed by the same share.
+
+    ``trace``, where given, receives the MACs before the first step and after each.
     """
     try:
         import torch_pruning as tp
@@ -124,6 +126,8 @@ def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, i
         if round_to:
             pruner._round_to = nearest_multiple  # noqa: SLF001 - see nearest_multiple
         macs = count_macs(model, input_shape)
+        trace = trace if trace is not None else []
+        trace.append(macs)
         for _ in range(pruner.iterative_steps):
             if macs <= target_macs:
                 break
@@ -134,6 +138,7 @@ def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, i
                 F.cross_entropy(out.logits if hasattr(out, "logits") else out, y).backward()
             pruner.step()
             macs = count_macs(model, input_shape)
+            trace.append(macs)
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     if macs > target_macs:
@@ -305,7 +310,8 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                 model = create_model(name, **current["model_args"])
                 model.load_state_dict(current["model"])
                 batch = _taylor_batch(config, data, data_root, current["pipeline"]) if importance == "taylor" else None
-                macs = prune_to(model, input_shape, target, importance, batch, round_to, global_pruning)
+                trace: list[int] = []
+                macs = prune_to(model, input_shape, target, importance, batch, round_to, global_pruning, trace)
                 recalibrate_batchnorm(model, _training_batches(config, data, data_root, current["pipeline"],
                                                                RECALIBRATION_IMAGES))
                 widths = record(model, input_shape)
@@ -316,10 +322,11 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                 log(f"round {k}: {macs:,} MACs ({macs / original_macs:.1%}), {len(widths)} layers narrowed; "
                     f"fine-tuning in {step_dir}")
                 if round_to and macs < 0.9 * target:
-                    log(f"round {k}: note: with channels in multiples of {round_to}, the largest network at or under "
-                        f"this round's target ({target / original_macs:.1%} of the MACs) has {macs / original_macs:.1%}"
-                        f" (a step of {round_to} channels in a narrow layer is a large share of it); a smaller "
-                        "--round-to lands closer")
+                    log(f"round {k}: note: with channels in multiples of {round_to}, one step went from "
+                        f"{trace[-2] / original_macs:.2%} of the MACs to {macs / original_macs:.2%}, past this round's "
+                        f"target ({target / original_macs:.2%}): layers of the same width cross a multiple together, "
+                        f"and {round_to} channels of a narrow layer are a large share of it; a smaller --round-to, or "
+                        "fewer --steps, lands closer")
             cfg = TrainConfig.from_dict({**train, "model": name, "out": str(step_dir),
                                          **_from_pruned(config, pruned_file),
                                          "model_kwargs": {**config.get("model_kwargs", {}),

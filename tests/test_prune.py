@@ -263,7 +263,9 @@ def test_a_fine_tuned_run_prunes_from_its_own_weights_with_every_layer_trained(t
                  "--strategy", "linear", "--epochs", "1", "--val-size", "40", "--out", str(tuned), "--no-progress",
                  "--precision", "fp32"]) == 0
     out = tmp_path / "pruned"
-    assert main(["prune", str(tuned / "best.pt"), "--macs", "0.6", "--epochs", "1", "--out", str(out)]) == 0
+    assert main(["prune", str(tuned / "best.pt"), "--macs", "0.6", "--epochs", "1", "--distill",
+                 "--out", str(out)]) == 0
+    assert "teacher logits of 200 training images computed once" in capsys.readouterr().out
     step = json.loads((out / "step-1" / "config.json").read_text())
     assert step["weights"] == str(out / "pruned-1.pt") and step["strategy"] == "full" and step["head_epochs"] == 0
     report = json.loads((out / "report.json").read_text())

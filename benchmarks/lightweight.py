@@ -191,7 +191,7 @@ def main_() -> None:
     p.add_argument("--global-pruning", action="store_true", help="cnnzoo prune --global (channels ranked across "
                                                                   "all layers) for the prune target")
     p.add_argument("--prune-distill", action="store_true", help="cnnzoo prune --distill (fine-tuned on the "
-                                                                 "original's soft labels) for the prune target")
+                                                                 "unpruned network's soft labels), for every target")
     p.add_argument("--lite0-per-class", type=int, default=1000)
     p.add_argument("--lite0-macs", type=float, default=0.7, help="the MACs the pruned Lite0 keeps (0.7: 30 %% pruned)")
     p.add_argument("--lite0-prune-epochs", type=int, default=1)
@@ -264,7 +264,7 @@ def main_() -> None:
                "--epochs", str(prune_epochs), *(["--round-to", str(args.round_to)] if args.round_to else []),
                *(["--seed", str(seed)] if seed is not None else []),
                *(["--global"] if args.global_pruning and folder.name.startswith("pruned") else []),
-               *(["--distill"] if args.prune_distill and folder.name.startswith("pruned") else []),
+               *(["--distill"] if args.prune_distill else []),
                "--out", str(folder), *resume_flag(folder))
         r = report_of(folder)
         return {k: r[k] for k in ("macs", "macs_original", "macs_fraction", "params", "test_top1", "rounds")}

@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rank channels across all layers at once (Torch-Pruning's global pruning): each layer loses "
                         "what its channels' importance says, not the same share as every other")
     p.add_argument("--distill", action="store_true",
-                   help="fine-tune by knowledge distillation from the unpruned network (the checkpoint itself) "
+                   help="fine-tune by knowledge distillation from CHECKPOINT's network as it was before the cut, "
                         "beside the labels: its logits are cached, so augmentation is off")
     p.add_argument("--teacher", metavar="CHECKPOINT",
                    help="with --distill, distil from this training run's checkpoint instead (implies --distill)")

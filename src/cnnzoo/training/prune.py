@@ -325,8 +325,8 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                     log(f"round {k}: note: with channels in multiples of {round_to}, one step went from "
                         f"{trace[-2] / original_macs:.2%} of the MACs to {macs / original_macs:.2%}, past this round's "
                         f"target ({target / original_macs:.2%}): layers of the same width cross a multiple together, "
-                        f"and {round_to} channels of a narrow layer are a large share of it; a smaller --round-to, or "
-                        "fewer --steps, lands closer")
+                        f"and {round_to} channels of a narrow layer are a large share of it; a smaller --round-to"
+                        f"{', or fewer --steps,' if steps > 1 else ''} lands closer")
             cfg = TrainConfig.from_dict({**train, "model": name, "out": str(step_dir),
                                          **_from_pruned(config, pruned_file),
                                          "model_kwargs": {**config.get("model_kwargs", {}),

@@ -9,12 +9,15 @@ from pathlib import Path
 from .. import argtypes
 
 
-def _fraction(text: str) -> float:
+def _number(text: str, example: str = "") -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give the MACs to keep as a fraction, "
-                                         "e.g. 0.5") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number{example}") from None
+
+
+def _fraction(text: str) -> float:
+    value = _number(text, "; give the MACs to keep as a fraction, e.g. 0.5")
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"{value:g} is outside (0, 1): give the fraction of the MACs to keep, "
                                          "e.g. 0.5 for half")
@@ -22,20 +25,14 @@ def _fraction(text: str) -> float:
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value:g}")
     return value
 
 
 def _weight(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"{value:g} is outside [0, 1]: it weighs the teacher's term against the "
                                          "labels'")

@@ -213,7 +213,7 @@ def test_prune_distill_fine_tunes_on_the_unpruned_networks_soft_labels(trained, 
     assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--steps", "2", "--distill", "-T", "2",
                  "--alpha", "0.5", "--out", str(out)]) == 0
     said = capsys.readouterr().out
-    assert f"fine-tuning distilled from {run / 'best.pt'} (lenet5, " in said and "T 2, alpha 0.5" in said
+    assert f"fine-tuning distilled from {run / 'best.pt'} (lenet5): T 2, alpha 0.5" in said
     # The unpruned teacher's logits are computed once, for the first round, and reused by the second
     assert "round 1: teacher logits of 200 training images computed once" in said
     assert "round 2: teacher logits of 200 training images: cached before" in said

@@ -12,9 +12,9 @@ The MACs target is reached in ``steps`` rounds: each narrows every layer by 1 % 
 until the MACs, counted by cnnzoo's analyzer (exact), are at that round's share of the way to the target,
 then fine-tunes for ``epochs`` with the original run's recipe through :func:`cnnzoo.training.fit.fit` —
 with ``distill``, on the soft labels of the unpruned network as well (knowledge distillation with the original
-as its own teacher, as NNCF's pruning with a distillation loss does: the pruned network learns back the function
-it lost, not only the labels). The pruned network is recorded as a width map (:mod:`cnnzoo.widths`) in ``model_args``, so its files load
-wherever a model does.
+as its own teacher, as NNCF's pruning with a distillation loss does: the pruned network learns back the
+function it lost, not only the labels). The pruned network is recorded as a width map (:mod:`cnnzoo.widths`)
+in ``model_args``, so its files load wherever a model does.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CnnzooError
-from .distill import load_teacher, say_teacher_quality
 from ..registry import create_model
 from ..weights import atomic_write
 from ..widths import width_map
+from .distill import load_teacher, say_teacher_quality
 
 IMPORTANCES = ("l1", "l2", "taylor")
 #: each pruning round narrows every layer by 1 % of its channels at a time, to at most 95 % removed
@@ -235,8 +235,8 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
     ``seed``: by default the run's), every pruned layer's channels a multiple of ``round_to`` where given, the
     channels ranked across all layers where ``global_pruning`` (see :func:`prune_to`). ``distill`` (or a
     ``teacher`` checkpoint): each round is fine-tuned by knowledge distillation at ``temperature`` and ``alpha``
-    (:mod:`cnnzoo.training.distill`) from ``teacher``, by default the checkpoint ``path`` itself, unpruned;
-    its logits are cached, so augmentation is off.
+    (:mod:`cnnzoo.training.distill`) from ``teacher``, by default the network of ``path`` as it was before the
+    cut; its logits are cached, so augmentation is off.
 
     The folder holds ``step-K/`` (each an ordinary training run, resumable), ``pruned-K.pt`` (round K's
     pruned weights before fine-tuning), and at the end ``best.pt`` (the last round's fine-tuned weights)
@@ -289,8 +289,8 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
             f"each fine-tuned {epochs} epoch(s) at lr {train['lr']:g} (recipe {config.get('recipe')}, seed "
             f"{train['seed']})")
         if tutor:
-            log(f"fine-tuning distilled from {tutor.source} ({tutor.model.model_name}, "
-                f"{count_macs(tutor.model, input_shape):,} MACs): T {temperature:g}, alpha {alpha:g}"
+            log(f"fine-tuning distilled from {tutor.source} ({tutor.model.model_name}): T {temperature:g}, "
+                f"alpha {alpha:g}"
                 + (f"; augmentation off (was {', '.join(config['augment'])})" if config.get("augment") else ""))
             say_teacher_quality(tutor, tutor.source, log)
         rounds = []

@@ -60,6 +60,16 @@ def test_distill_without_baseline_trains_only_the_student(teacher, tmp_path, cap
     report = json.loads((out / "report.json").read_text())
     assert report["baseline_top1"] is None and 0 <= report["student_top1"] <= 1
     assert cnnzoo.load(out / "student" / "best.pt").model_name == "lenet5"
+    # --overwrite trains the student again (another alpha), not taking the one it replaces as finished
+    capsys.readouterr()
+    assert main(["distill", "--teacher", str(path), "--student", "lenet5", "--epochs", "1", "--no-baseline",
+                 "--alpha", "0.5", "--out", str(out), "--overwrite"]) == 0
+    assert "finished before" not in capsys.readouterr().out
+    assert json.loads((out / "report.json").read_text())["alpha"] == 0.5
+    # without it, the folder's student is a run the command will not replace
+    (out / "report.json").unlink()
+    assert main(["distill", "--teacher", str(path), "--student", "lenet5", "--no-baseline", "--out", str(out)]) == 2
+    assert "holds an unfinished run" in capsys.readouterr().err
 
 
 def test_a_teacher_of_other_classes_is_one_line(teacher, tmp_path, capsys):

@@ -197,6 +197,26 @@ def test_prune_command_reaches_the_target_and_its_file_loads_everywhere(trained,
     assert json.loads((out / "report.json").read_text())["macs"] == report["macs"]
 
 
+def test_prune_overwrite_replaces_every_round_and_an_unfinished_folder_is_refused(trained, tmp_path, capsys):
+    _, run = trained
+    out = tmp_path / "again"
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.7", "--out", str(out)]) == 0
+    first = json.loads((out / "report.json").read_text())["macs"]
+    capsys.readouterr()
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.4", "--out", str(out)]) == 2
+    assert "holds a finished run" in capsys.readouterr().err
+    # --overwrite prunes again from the start: round 1 is not taken from the run it replaces
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.4", "--out", str(out), "--overwrite"]) == 0
+    assert "done before" not in capsys.readouterr().out
+    assert json.loads((out / "report.json").read_text())["macs"] < first
+    # A run killed in its first round holds no report.json or last.pt of its own, only its stages'
+    (out / "report.json").unlink()
+    (out / "best.pt").unlink()
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.4", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds an unfinished run" in err and "--resume" in err
+
+
 def test_prune_seed_sets_the_fine_tunings_seed(trained, tmp_path, capsys):
     data, run = trained
     out = tmp_path / "seeded"

@@ -144,7 +144,7 @@ def distill_run(teacher_path: Path, student: str, *, temperature: float = 4.0, a
     teacher = load_teacher(teacher_path, temperature, alpha)
     tcfg = teacher.config
     base = runfolder.default_base(student, (data or tcfg["data"]) + "-distilled")
-    claim = runfolder.claim(out, base, resume, overwrite)
+    claim = runfolder.claim(out, base, resume, overwrite, parts=("student", "baseline"))
     folder = claim.out
     try:
         runs = [("student", teacher)] + ([("baseline", None)] if baseline else [])

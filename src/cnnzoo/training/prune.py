@@ -262,7 +262,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         check_prunable(create_model(name, **ckpt["model_args"]))
     config = ckpt["config"]
     base = runfolder.default_base(name, (data or config["data"]) + "-pruned")
-    claim = runfolder.claim(out, base, resume, overwrite)
+    claim = runfolder.claim(out, base, resume, overwrite, parts=("step-*", "pruned-*.pt"))
     folder = claim.out
     try:
         tutor = load_teacher(Path(teacher or path), temperature, alpha) if distill or teacher else None

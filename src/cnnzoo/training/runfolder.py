@@ -59,8 +59,9 @@ def new_folder(base: Path) -> Path:
             n += 1
 
 
-def holds_run(folder: Path) -> str | None:
-    """What run ``folder`` holds, in words ("a finished run (test top-1 0.8400)"), or None."""
+def holds_run(folder: Path, parts: tuple[str, ...] = ()) -> str | None:
+    """What run ``folder`` holds, in words ("a finished run (test top-1 0.8400)"), or None; a run of several
+    stages (``parts``: glob patterns of its stages' files and folders) is unfinished where any part is there."""
     report = folder / "report.json"
     if report.is_file():
         try:
@@ -68,7 +69,7 @@ def holds_run(folder: Path) -> str | None:
         except (OSError, ValueError, AttributeError):
             top1 = None
         return "a finished run" + (f" (test top-1 {top1:.4f})" if isinstance(top1, float) else "")
-    if (folder / "last.pt").is_file():
+    if (folder / "last.pt").is_file() or any(next(folder.glob(p), None) for p in parts):
         return "an unfinished run"
     return None
 
@@ -89,8 +90,14 @@ class Claim:
             self.out.rmdir()  # interrupted before anything was saved: the number is free again
 
 
-def claim(out: str | None, base: Path, resume: bool, overwrite: bool, lock: bool = True) -> Claim:
-    """The run folder for ``--out`` (None: a new default folder under ``base``), checked and locked."""
+def claim(out: str | None, base: Path, resume: bool, overwrite: bool, lock: bool = True,
+          parts: tuple[str, ...] = ()) -> Claim:
+    """The run folder for ``--out`` (None: a new default folder under ``base``), checked and locked.
+
+    ``parts``: glob patterns of the files and folders of a run made of stages (``cnnzoo prune``'s rounds,
+    ``cnnzoo distill``'s two runs): they make a folder hold a run, and ``overwrite`` removes them with it, so
+    that no stage of the run replaced is taken as done.
+    """
     created = False
     if out is None and resume:
         found = numbered(base)
@@ -106,7 +113,7 @@ def claim(out: str | None, base: Path, resume: bool, overwrite: bool, lock: bool
     held = Lock(folder) if lock else None
     note = held.acquire() if held else ""
     try:
-        what = None if resume or created else holds_run(folder)
+        what = None if resume or created else holds_run(folder, parts)
         if what and not overwrite:
             raise CnnzooError(f"{folder} holds {what}; give another --out, add --resume to continue it, or "
                               f"--overwrite to replace it")
@@ -114,6 +121,11 @@ def claim(out: str | None, base: Path, resume: bool, overwrite: bool, lock: bool
             for name in RUN_FILES:
                 (folder / name).unlink(missing_ok=True)
             shutil.rmtree(folder / "tensorboard", ignore_errors=True)
+            for part in (p for pattern in parts for p in folder.glob(pattern)):
+                if part.is_dir():
+                    shutil.rmtree(part)
+                else:
+                    part.unlink()
     except BaseException:
         if held:
             held.release()

@@ -192,6 +192,9 @@ def main_() -> None:
                                                                   "all layers) for the prune target")
     p.add_argument("--prune-distill", action="store_true", help="cnnzoo prune --distill (fine-tuned on the "
                                                                  "unpruned network's soft labels), for every target")
+    p.add_argument("--prune-sparsity-epochs", type=int, default=0, help="cnnzoo prune --sparsity-epochs (group-norm "
+                   "sparsity training before the cut; every target)")
+    p.add_argument("--prune-sparsity-reg", type=float, help="cnnzoo prune --sparsity-reg")
     p.add_argument("--lite0-per-class", type=int, default=1000)
     p.add_argument("--lite0-macs", type=float, default=0.7, help="the MACs the pruned Lite0 keeps (0.7: 30 %% pruned)")
     p.add_argument("--lite0-prune-epochs", type=int, default=1)
@@ -215,7 +218,7 @@ def main_() -> None:
                                               "lite0_macs", "lite0_prune_epochs")}
     budget |= {k: getattr(args, k) for k in ("lite0_image_size", "prune_seeds", "original_epochs",
                                               "teacher_label_smoothing", "global_pruning",
-                                              "prune_distill")
+                                              "prune_distill", "prune_sparsity_epochs", "prune_sparsity_reg")
                if getattr(args, k) not in (None, "0", False)}
     if args.original:
         budget["original"] = args.original
@@ -226,7 +229,11 @@ def main_() -> None:
                    f"{args.steps} round(s) x "
                    f"{args.prune_epochs} epochs to {args.macs:g} of the MACs, channels in multiples of "
                    f"{args.round_to or 1}{', global' if args.global_pruning else ''}"
-                   f"{', distilled from the original' if args.prune_distill else ''}; lite0 {args.lite0_per_class} "
+                   f"{', distilled from the original' if args.prune_distill else ''}"
+                   + (f", after {args.prune_sparsity_epochs} epoch(s) of sparsity training"
+                      if args.prune_sparsity_epochs else "")
+                   + (f" at {args.prune_sparsity_reg:g}" if args.prune_sparsity_reg else "")
+                   + f"; lite0 {args.lite0_per_class} "
                    f"per class, finetune's defaults, pruned to "
                    f"{args.lite0_macs:g} x {args.lite0_prune_epochs} epoch(s)"
                    f"{f' at {args.lite0_image_size} px' if args.lite0_image_size else ''}; pruning seeds "
@@ -265,9 +272,12 @@ def main_() -> None:
                *(["--seed", str(seed)] if seed is not None else []),
                *(["--global"] if args.global_pruning and folder.name.startswith("pruned") else []),
                *(["--distill"] if args.prune_distill else []),
+               *(["--sparsity-epochs", str(args.prune_sparsity_epochs)] if args.prune_sparsity_epochs else []),
+               *(["--sparsity-reg", str(args.prune_sparsity_reg)] if args.prune_sparsity_reg else []),
                "--out", str(folder), *resume_flag(folder))
         r = report_of(folder)
-        return {k: r[k] for k in ("macs", "macs_original", "macs_fraction", "params", "test_top1", "rounds")}
+        keys = ("macs", "macs_original", "macs_fraction", "params", "test_top1", "rounds", "sparsity")
+        return {k: r.get(k) for k in keys}
 
     for target in targets:
         if target == "prune" or (target == "distill" and teacher == original):

@@ -13,7 +13,8 @@ import torch
 import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.training.checkpoint import load_checkpoint
-from cnnzoo.training.prune import PruneError, count_macs, macs_targets, nearest_multiple, prune_to, record
+from cnnzoo.training.prune import (PruneError, count_macs, macs_targets, nearest_multiple, prune_to, record,
+                                   sparsity_regularizer)
 from conftest import small_size, trained_lenet5
 
 
@@ -164,6 +165,26 @@ def test_global_pruning_narrows_layers_by_different_shares_and_rebuilds():
     assert torch.equal(again(x), ranked(x))
 
 
+def test_sparsity_regularizer_decays_each_groups_weakest_channel_sixteen_times_its_strongest():
+    model = cnnzoo.create_model("lenet5", num_classes=10)
+    with torch.no_grad():  # conv1's channel 2 (with conv2's slice that reads it) made weak, channel 4 strong
+        for scale, c in ((0.01, 2), (10.0, 4)):
+            model.conv1.weight[c] *= scale
+            model.conv1.bias[c] *= scale
+            model.conv2.weight[:, c] *= scale
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    model.train()
+    regularize = sparsity_regularizer((1, 32, 32), reg=1e-3)(model)
+    assert model.training  # traced in eval mode, handed back as it was
+    regularize()
+    factor = (model.conv1.weight.grad / (1e-3 * model.conv1.weight)).flatten(1)
+    assert torch.allclose(factor, factor[:, :1].expand_as(factor))  # one factor per channel
+    factor = factor[:, 0]
+    assert factor.argmax() == 2 and factor.argmin() == 4
+    assert factor.max().item() == pytest.approx(16.0) and factor.min().item() == pytest.approx(1.0)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A LeNet-5 trained 1 epoch on generated MNIST-format data: a run's best.pt with its recipe."""
@@ -246,6 +267,51 @@ def test_prune_distill_fine_tunes_on_the_unpruned_networks_soft_labels(trained, 
     # The same cut, fine-tuned on other targets: other weights
     assert not torch.equal(load_checkpoint(out / "best.pt")["model"]["conv1.weight"],
                            load_checkpoint(plain / "best.pt")["model"]["conv1.weight"])
+
+
+def test_prune_sparsity_training_comes_before_the_first_cut_and_resumes(trained, tmp_path, capsys):
+    _, run = trained
+    out = tmp_path / "sparse"
+    argv = ["prune", str(run / "best.pt"), "--macs", "0.6", "--sparsity-epochs", "2", "--sparsity-reg", "0.05",
+            "--out", str(out)]
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert "sparsity training: 2 epoch(s) with the group-norm regulariser at 0.05" in said
+    assert "  sparsity: epoch   2/2" in said
+    report = json.loads((out / "report.json").read_text())
+    sparse = json.loads((out / "sparse" / "report.json").read_text())
+    assert report["sparsity"] == {"epochs": 2, "reg": 0.05, "test_top1": sparse["test_top1"]}
+    assert json.loads((out / "sparse" / "config.json").read_text())["epochs"] == 2
+    assert sparse["best_epoch"] == 2  # the last epoch, the most regularised, whatever the training accuracy
+    # round 1 cut the sparsity-trained network, not the original
+    cut = load_checkpoint(out / "pruned-1.pt")["model"]["conv2.weight"]
+    original = load_checkpoint(run / "best.pt")["model"]["conv2.weight"]
+    assert cut.shape != original.shape
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    assert "sparsity training: done before" in capsys.readouterr().out
+    assert main(["prune", str(run / "best.pt"), "--macs", "0.6", "--sparsity-reg", "0.05",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "give --sparsity-epochs E as well" in err and err.count("\n") == 1
+
+
+def test_fit_calls_the_regulariser_after_every_backward_pass(trained, tmp_path):
+    from cnnzoo.training.config import TrainConfig
+    from cnnzoo.training.fit import fit
+
+    data, _ = trained
+    seen = []
+
+    def regularize(model):
+        def after_backward():
+            seen.append(model.conv1.weight.grad is not None)
+        return after_backward
+
+    fit(TrainConfig(model="lenet5", data="mnist", data_root=str(data), epochs=2, batch_size=40, val_size=40,
+                    out=str(tmp_path / "r"), progress=False, precision="fp32"), log=lambda s: None,
+        regularize=regularize)
+    assert seen == [True] * 2 * (160 // 40)  # 160 training images after the 40 of validation, 4 steps an epoch
 
 
 def test_prune_distill_refuses_a_teacher_of_other_classes(trained, tmp_path, capsys):

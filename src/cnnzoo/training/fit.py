@@ -86,6 +86,10 @@ class Run:
     saved_epoch: int = 0
     #: knowledge distillation: (the teacher's logits of every training image, temperature, alpha)
     teacher: tuple[torch.Tensor, float, float] | None = None
+    #: called after each step's backward pass (a regulariser adding its gradient; see ``fit``'s ``regularize``)
+    after_backward: Callable[[], None] | None = None
+    #: keep (and test) the last epoch's weights rather than the best on validation
+    keep_last: bool = False
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -108,7 +112,9 @@ class Outcome:
 
 def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: bool = False,
         default_out: str | None = None, command: Callable[[Path], str] | None = None,
-        init: dict[str, torch.Tensor] | None = None, teacher: Any = None) -> dict[str, Any]:
+        init: dict[str, torch.Tensor] | None = None, teacher: Any = None,
+        regularize: Callable[[nn.Module], Callable[[], None]] | None = None, keep_last: bool = False
+        ) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.data``; returns the report (also written to ``report.json``).
 
     The run writes ``cfg.out``, or without it a new folder (``runs/MODEL-DATA``, ``-2``, ...; the numbers
@@ -122,7 +128,10 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: boo
     ``init``: the weights a fresh run starts from instead of the builder's initialisation (a pruned network's,
     for ``cnnzoo prune``'s fine-tuning); a resumed run takes its checkpoint's. ``teacher``: knowledge
     distillation (a :class:`cnnzoo.training.distill.Teacher`), whose logits of the training images are computed
-    once when the run starts (and again on resume).
+    once when the run starts (and again on resume). ``regularize(model)``: given the network being trained, the
+    function called after every backward pass, which adds a regulariser's gradient (trains epoch by epoch).
+    ``keep_last``: the last epoch's weights are kept and tested, whatever validation says (a stage whose weights
+    are meant to move on, such as sparsity training, whose early epochs hold the least of it).
     """
     cfg.check()
     device = pick_device(cfg.device)
@@ -138,7 +147,10 @@ def fit(cfg: TrainConfig, resume: bool = False, log: Any = print, overwrite: boo
         run = start(cfg, resume, log, device, dist, claim.note, init)
         if teacher is not None:
             run.teacher = teacher.cached(run.data, run.say)
-        outcome = train_frozen(run) if run.groups is not None else None
+        if regularize is not None:
+            run.after_backward = regularize(run.model)
+        run.keep_last = keep_last
+        outcome = train_frozen(run) if run.groups is not None and regularize is None else None
         if outcome is None:
             with keep_ctrl_c() as ctrl_c:
                 outcome = train_epochs(run, ctrl_c)
@@ -376,14 +388,15 @@ def train_epochs(run: Run, ctrl_c: KeptCtrlC | None = None) -> Outcome:
                 train_model = wrap(model)
             row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[-1]["lr"]}
             row |= train_one_epoch(train_model, data, run.train_idx, run.pipeline, optimizer, scheduler, cfg, g,
-                                   device, dist, epoch, ema, scaler, progress, run.teacher)
+                                   device, dist, epoch, ema, scaler, progress, run.teacher,
+                                   run.after_backward)
             judged = ema.module if ema is not None else model
             row |= _validate(run, judged, row)
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(row["val_acc"])
             row["epoch_time"] = time.perf_counter() - t0
             history.append(row)
-            if row["val_acc"] > best:
+            if row["val_acc"] > best or run.keep_last:
                 best, best_epoch = row["val_acc"], epoch
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in judged.state_dict().items()}
             if dist.main:

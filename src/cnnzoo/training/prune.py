@@ -13,7 +13,10 @@ until the MACs, counted by cnnzoo's analyzer (exact), are at that round's share 
 then fine-tunes for ``epochs`` with the original run's recipe through :func:`cnnzoo.training.fit.fit` —
 with ``distill``, on the soft labels of the unpruned network as well (knowledge distillation with the original
 as its own teacher, as NNCF's pruning with a distillation loss does: the pruned network learns back the
-function it lost, not only the labels). The pruned network is recorded as a width map (:mod:`cnnzoo.widths`)
+function it lost, not only the labels). With ``sparsity_epochs``, the network is first trained that long with
+DepGraph's group-norm regulariser (Torch-Pruning's ``GroupNormPruner``, the method behind its ResNet-56 CIFAR-10
+figure), which drives the weights of each group's weakest channels towards zero, so that the cut removes channels
+the network has already learned to do without. The pruned network is recorded as a width map (:mod:`cnnzoo.widths`)
 in ``model_args``, so its files load wherever a model does.
 """
 
@@ -40,6 +43,9 @@ IMPORTANCES = ("l1", "l2", "taylor")
 RATIO_STEP, MAX_RATIO = 0.01, 0.95
 #: training images whose batch norm statistics the pruned network is given before fine-tuning
 RECALIBRATION_IMAGES = 1024
+#: Torch-Pruning's ResNet-56 CIFAR-10 sparsity training: 100 epochs at lr 0.01 with the group-norm regulariser at
+#: 5e-4; ``--sparsity-epochs E`` spreads the same total over E epochs (see :func:`default_sparsity_reg`)
+SPARSITY_REG, SPARSITY_EPOCHS = 5e-4, 100
 
 
 
@@ -82,6 +88,63 @@ def _importance(kind: str):
     raise PruneError(f"unknown --importance {kind!r}; use {', '.join(IMPORTANCES)}")
 
 
+def _torch_pruning():
+    try:
+        import torch_pruning
+    except ImportError:
+        raise PruneError("pruning needs Torch-Pruning: pip install 'cnnzoo[lightweight]'") from None
+    return torch_pruning
+
+
+def _pruning_graph(pruner: Callable[..., Any], model: nn.Module, input_shape: tuple[int, ...], **kwargs: Any):
+    """A Torch-Pruning pruner of ``model`` (traced in eval mode, so that the example input leaves the batch norm
+    statistics alone), its classifiers kept whole; a tracer failing on an architecture is refused in one line."""
+    was_training = model.training
+    model.eval()
+    param = next(model.parameters())
+    example = torch.zeros(1, *input_shape, device=param.device)
+    ignored = [model.get_submodule(n) for n in (model.classifier_name, *model.aux_classifier_names)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Torch-Pruning's notes on unwrapped parameters and the like
+            return pruner(model, example, ignored_layers=ignored, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - Torch-Pruning's tracer failing on an architecture
+        raise PruneError(f"{model.model_name} cannot be pruned: Torch-Pruning could not trace its channel "
+                         f"dependencies ({type(exc).__name__}: {str(exc)[:120]})") from exc
+    finally:
+        model.train(was_training)
+
+
+def default_sparsity_reg(epochs: int) -> float:
+    """The regularisation of ``epochs`` of sparsity training: Torch-Pruning's 5e-4 over 100 epochs, spread over
+    ``epochs`` (1.67e-2 for 3). At lr 0.01 and 117 steps an epoch, 3 epochs at its own 5e-4 would shrink the
+    weakest channel of a group by 3 % (leaving the network as it was), 3 at 1.67e-2 to 39 % (before the loss's own
+    gradient pulls back the channels it needs)."""
+    return SPARSITY_REG * SPARSITY_EPOCHS / epochs
+
+
+def sparsity_regularizer(input_shape: tuple[int, ...], reg: float = SPARSITY_REG
+                         ) -> Callable[[nn.Module], Callable[[], None]]:
+    """For :func:`cnnzoo.training.fit.fit`'s ``regularize``: given the network being trained, the function that
+    adds DepGraph's group-norm regularisation to its gradients after each backward pass.
+
+    Fang et al. 2023 (https://arxiv.org/abs/2301.12900), section 3.3, as Torch-Pruning's ``GroupNormPruner``
+    implements it: every weight of a group of coupled channels (a convolution's filter, the next layer's input
+    slice, the batch norm between, the other layers a residual add ties to it) is decayed by ``reg`` times a factor
+    from 1 for the group's strongest channel to 16 for its weakest (by the L2 norm over the whole group), so the
+    weak channels of each group fade while the strong ones keep their weights.
+    """
+    tp = _torch_pruning()
+
+    def build(model: nn.Module) -> Callable[[], None]:
+        check_prunable(model)
+        pruner = _pruning_graph(tp.pruner.GroupNormPruner, model, input_shape,
+                                importance=tp.importance.GroupMagnitudeImportance(p=2), reg=reg)
+        return lambda: pruner.regularize(model)
+
+    return build
+
+
 def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, importance: str = "l1",
              batch: tuple[Tensor, Tensor] | None = None, round_to: int | None = None,
              global_pruning: bool = False, trace: list[int] | None = None) -> int:
@@ -100,29 +163,19 @@ def prune_to(model: nn.Module, input_shape: tuple[int, ...], target_macs: int, i
 
     ``trace``, where given, receives the MACs before the first step and after each.
     """
-    try:
-        import torch_pruning as tp
-    except ImportError:
-        raise PruneError("pruning needs Torch-Pruning: pip install 'cnnzoo[lightweight]'") from None
+    tp = _torch_pruning()
     name = model.model_name
     check_prunable(model)
     if importance == "taylor" and batch is None:
         raise PruneError("taylor importance needs a batch of images for its gradients")
+    pruner = _pruning_graph(tp.pruner.MetaPruner, model, input_shape, importance=_importance(importance),
+                            pruning_ratio=MAX_RATIO, iterative_steps=round(MAX_RATIO / RATIO_STEP),
+                            round_to=round_to, global_pruning=global_pruning,
+                            max_pruning_ratio=MAX_RATIO if global_pruning else 1.0)
     was_training = model.training
     model.eval()
-    param = next(model.parameters())
-    example = torch.zeros(1, *input_shape, device=param.device)
-    ignored = [model.get_submodule(n) for n in (model.classifier_name, *model.aux_classifier_names)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Torch-Pruning's notes on unwrapped parameters and the like
-        try:
-            pruner = tp.pruner.MetaPruner(model, example, importance=_importance(importance),
-                                          pruning_ratio=MAX_RATIO, iterative_steps=round(MAX_RATIO / RATIO_STEP),
-                                          ignored_layers=ignored, round_to=round_to, global_pruning=global_pruning,
-                                          max_pruning_ratio=MAX_RATIO if global_pruning else 1.0)
-        except Exception as exc:  # noqa: BLE001 - Torch-Pruning's tracer failing on an architecture
-            raise PruneError(f"{name} cannot be pruned: Torch-Pruning could not trace its channel dependencies "
-                             f"({type(exc).__name__}: {str(exc)[:120]})") from exc
         if round_to:
             pruner._round_to = nearest_multiple  # noqa: SLF001 - see nearest_multiple
         macs = count_macs(model, input_shape)
@@ -226,7 +279,8 @@ def macs_targets(start: int, original: int, fraction: float, steps: int) -> list
 def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int = 1, epochs: int = 1,
               lr: float | None = None, round_to: int | None = None, seed: int | None = None,
               global_pruning: bool = False, distill: bool = False, teacher: Path | None = None,
-              temperature: float = 4.0, alpha: float = 0.9, data: str | None = None,
+              temperature: float = 4.0, alpha: float = 0.9, sparsity_epochs: int = 0,
+              sparsity_reg: float | None = None, data: str | None = None,
               data_root: str | None = None, out: str | None = None,
               resume: bool = False, overwrite: bool = False, limit_train: int | None = None,
               limit_test: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -236,9 +290,11 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
     channels ranked across all layers where ``global_pruning`` (see :func:`prune_to`). ``distill`` (or a
     ``teacher`` checkpoint): each round is fine-tuned by knowledge distillation at ``temperature`` and ``alpha``
     (:mod:`cnnzoo.training.distill`) from ``teacher``, by default the network of ``path`` as it was before the
-    cut; its logits are cached, so augmentation is off.
+    cut; its logits are cached, so augmentation is off. ``sparsity_epochs``: before the first cut, the network is
+    trained that long (at the fine-tuning rate, distilled where the rounds are) with the group-norm regulariser of
+    :func:`sparsity_regularizer` at ``sparsity_reg``, in ``sparse/``, and the rounds prune what it learned.
 
-    The folder holds ``step-K/`` (each an ordinary training run, resumable), ``pruned-K.pt`` (round K's
+    The folder holds ``sparse/`` (with ``sparsity_epochs``), ``step-K/`` (each an ordinary training run, resumable), ``pruned-K.pt`` (round K's
     pruned weights before fine-tuning), and at the end ``best.pt`` (the last round's fine-tuned weights)
     and ``report.json``. Returns the report.
     """
@@ -255,6 +311,11 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         raise PruneError(f"unknown --importance {importance!r}; use {', '.join(IMPORTANCES)}")
     if not 0 <= alpha <= 1:
         raise PruneError(f"--alpha {alpha:g} is outside [0, 1]: it weighs the teacher's term against the labels'")
+    if sparsity_reg is not None and not sparsity_epochs:
+        raise PruneError("--sparsity-reg weighs the regulariser of the sparsity training: give --sparsity-epochs E "
+                         "as well")
+    if sparsity_epochs and sparsity_reg is None:
+        sparsity_reg = default_sparsity_reg(sparsity_epochs)
     ckpt = load_run_checkpoint(path)
     name = ckpt["model_name"]
     with torch.device("meta"), warnings.catch_warnings():
@@ -262,7 +323,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         check_prunable(create_model(name, **ckpt["model_args"]))
     config = ckpt["config"]
     base = runfolder.default_base(name, (data or config["data"]) + "-pruned")
-    claim = runfolder.claim(out, base, resume, overwrite, parts=("step-*", "pruned-*.pt"))
+    claim = runfolder.claim(out, base, resume, overwrite, parts=("sparse", "step-*", "pruned-*.pt"))
     folder = claim.out
     try:
         tutor = load_teacher(Path(teacher or path), temperature, alpha) if distill or teacher else None
@@ -293,8 +354,26 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                 f"alpha {alpha:g}"
                 + (f"; augmentation off (was {', '.join(config['augment'])})" if config.get("augment") else ""))
             say_teacher_quality(tutor, tutor.source, log)
+        current, sparse = ckpt, None
+        if sparsity_epochs:
+            sparse_dir = folder / "sparse"
+            if (sparse_dir / "best.pt").is_file():
+                log(f"sparsity training: done before ({sparse_dir / 'best.pt'})")
+                report = json.loads((sparse_dir / "report.json").read_text())
+            else:
+                log(f"sparsity training: {sparsity_epochs} epoch(s) with the group-norm regulariser at "
+                    f"{sparsity_reg:g} (DepGraph's, Torch-Pruning's GroupNormPruner) in {sparse_dir}")
+                cfg = TrainConfig.from_dict({**train, "model": name, "out": str(sparse_dir), "epochs": sparsity_epochs,
+                                             **_from_pruned(config, path),
+                                             "model_kwargs": {**config.get("model_kwargs", {}),
+                                                              **_widths_of(ckpt["model_args"])}})
+                again = resume and (sparse_dir / "last.pt").is_file()
+                report = fit(cfg, resume=again, overwrite=not again, log=lambda s: log(f"  sparsity: {s}"),
+                             init=ckpt["model"], teacher=tutor,
+                             regularize=sparsity_regularizer(input_shape, sparsity_reg), keep_last=True)
+            current = load_checkpoint(sparse_dir / "best.pt")
+            sparse = {"epochs": sparsity_epochs, "reg": sparsity_reg, "test_top1": report["test_top1"]}
         rounds = []
-        current = ckpt
         for k, target in enumerate(targets, 1):
             step_dir = folder / f"step-{k}"
             if (step_dir / "best.pt").is_file():
@@ -342,6 +421,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
         summary = {"model": name, "source": str(path), "importance": importance, "round_to": round_to,
                    "global_pruning": global_pruning,
                    "distill": {"teacher": tutor.source, "temperature": temperature, "alpha": alpha} if tutor else None,
+                   "sparsity": sparse,
                    "seed": train["seed"],
                    "macs_fraction_asked": fraction,
                    "macs_original": original_macs, "macs_start": start_macs, "macs": macs,
@@ -371,6 +451,11 @@ def _from_pruned(config: dict[str, Any], pruned_file: Path) -> dict[str, Any]:
     if not config.get("weights"):
         return {}
     return {"weights": str(pruned_file), "strategy": "full", "head_epochs": 0, "reinit": False}
+
+
+def _widths_of(model_args: dict[str, Any]) -> dict[str, Any]:
+    """The width map of an already pruned network's arguments, as ``model_kwargs`` (none for an unpruned one)."""
+    return {"widths": model_args["widths"]} if "widths" in model_args else {}
 
 
 def _on_data(config: dict[str, Any], data: str | None, data_root: str | None):

@@ -248,11 +248,14 @@ def train_one_epoch(model: nn.Module, data: ImageDataset, indices: Tensor, pipel
                     optimizer: torch.optim.Optimizer, scheduler: Any, cfg: TrainConfig, g: torch.Generator,
                     device: torch.device, dist: Dist, epoch: int, ema: nn.Module | None = None,
                     scaler: torch.amp.GradScaler | None = None, progress: Any = None,
-                    teacher: tuple[Tensor, float, float] | None = None) -> dict[str, float]:
+                    teacher: tuple[Tensor, float, float] | None = None,
+                    after_backward: Callable[[], None] | None = None) -> dict[str, float]:
     """One pass over the training indices; returns loss, accuracy and images/s (summed over processes).
 
     ``teacher`` = (logits of every training image, temperature, alpha): knowledge distillation, the loss of
-    :func:`distillation_loss` against the cached logits of the batch's images.
+    :func:`distillation_loss` against the cached logits of the batch's images. ``after_backward`` is called once
+    the gradients of a step are computed (unscaled), before clipping and the optimiser's step: a regulariser
+    that adds its own gradient (``cnnzoo prune --sparsity-epochs``).
     """
     model.train()
     compute = loss_fn(cfg) if teacher is None else loss_fn(cfg, teacher[1:])
@@ -284,6 +287,8 @@ def train_one_epoch(model: nn.Module, data: ImageDataset, indices: Tensor, pipel
             scaler.unscale_(optimizer)
         else:
             (loss * scale).backward()
+        if after_backward is not None:
+            after_backward()
         if cfg.clip_grad:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         if scaler is not None:

@@ -84,10 +84,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="--distill's softmax temperature (default 4)")
     p.add_argument("--alpha", type=_weight, default=0.9, metavar="A",
                    help="--distill's weight of the teacher's term, in [0, 1] (default 0.9)")
-    p.add_argument("--sparsity-epochs", type=argtypes.positive_int, default=0, metavar="E",
+    p.add_argument("--sparsity-epochs", type=argtypes.non_negative_int, default=0, metavar="E",
                    help="before the first cut, train E epochs with DepGraph's group-norm regulariser (Torch-Pruning's "
                         "GroupNormPruner), which fades each group's weakest channels, so the cut removes channels "
-                        "the network learned to do without (default: none)")
+                        "the network learned to do without (default 0: none)")
     p.add_argument("--sparsity-reg", type=_positive_float, metavar="X",
                    help="--sparsity-epochs' regularisation strength (default 5e-2 / E: Torch-Pruning's ResNet-56 "
                         "recipe, 5e-4 over 100 epochs, spread over E)")

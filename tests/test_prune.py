@@ -389,3 +389,14 @@ def test_compare_of_files_measures_top1_size_and_speed_on_the_same_data(trained,
     assert pruned["test_top1"] == pytest.approx(report["test_top1"])
     assert quantized["precision"] == "int8" and all(r["infer_img_ms"] > 0 for r in rows)
     assert (tmp_path / "chart.png").stat().st_size > 10_000
+    # The same trade-off on the HTML report's compare page: test top-1 of each file, the chart, the table
+    page = tmp_path / "compare.html"
+    assert main(["report", "--compare", *files, "--data", "mnist", "--data-root", str(data), "--out", str(page)]) == 0
+    text = page.read_text()
+    section = text[text.index("<section id='tradeoff'>"):]
+    assert "data:image/png;base64," in section and "test top-1 on mnist" in section
+    assert f"{pruned['test_top1']:.4f}" in section and f"{original['test_top1']:.4f}" in section
+    capsys.readouterr()
+    assert main(["report", "--compare", "lenet5", str(out / "best.pt"), "--data", "mnist"]) == 2
+    err = capsys.readouterr().err
+    assert "registered names have no test top-1 of their own" in err and err.count("\n") == 1

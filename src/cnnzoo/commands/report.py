@@ -10,7 +10,7 @@ from typing import Any
 
 from ..analysis import DTYPE_BYTES, OPTIMIZER_STATES, Analysis
 from ..errors import CnnzooError
-from .summary import EXERCISE_PREFIX, _analyse, _input, _positive
+from .summary import EXERCISE_PREFIX, _analyse, _input, _positive, is_model_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "e.g. 10 classes) or a registered tag such as 'imagenet', named on the page")
     p.add_argument("--data", metavar="D",
                    help="with --weights: top-9 patches of 8 units of every stage over this dataset's test images "
-                        "(ZFNet figure 2), beside the first-layer filters, in a 'what it learned' section")
+                        "(ZFNet figure 2), beside the first-layer filters, in a 'what it learned' section; with "
+                        "--compare of model files: each file's test top-1 on D and measured latency, drawn as the "
+                        "lecture's chart (original -> pruned -> distilled -> int8, in the order given)")
     p.add_argument("--data-root", metavar="PATH", help="folder holding --data's files (default: the data cache)")
     p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32", help="bytes per value for memory figures")
     p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="momentum",
@@ -51,6 +53,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_report)
 
 
+#: the batch the compare page's trade-off is measured at (``cnnzoo compare --measure``'s default)
+TRADEOFF_BATCH = 8
+
+
+def tradeoff(results: list[Analysis], data: str, data_root: str | None, input_size: tuple[int, ...] | None) -> str:
+    """The compare page's trade-off section for model files: each file's test top-1 on ``data`` (the same images
+    for all) and its latency measured as ``cnnzoo compare --data D --measure`` does (eager fp32; an int8 file at
+    int8), drawn as ``compare --plot`` draws it and tabled beside."""
+    import tempfile
+
+    from ..explain.page import data_uri
+    from .benchmark import add_measure_options
+    from .summary import _compare_text, _plot_files, compare_rows, measure_rows, test_rows
+
+    rows = compare_rows(results)
+    test_rows(rows, data, data_root)
+    options = argparse.ArgumentParser(add_help=False)
+    add_measure_options(options)
+    measure = options.parse_args([])
+    measure.measure_batch, measure.input = TRADEOFF_BATCH, input_size
+    note = measure_rows(rows, measure)
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = Path(tmp) / "tradeoff.png"
+        _plot_files(rows, str(chart))
+        png = chart.read_bytes()
+    return (f"<section id='tradeoff'><h2>Accuracy against latency</h2><p>test top-1 on {html.escape(data)} (the same "
+            f"test images for every file); {html.escape(note or '')}</p><figure><img src='{data_uri(png)}' "
+            "alt='test top-1 against measured ms per image, bubble area = file size' style='max-width:100%'>"
+            f"</figure><pre>{html.escape(_compare_text(rows, markdown=False))}</pre></section>")
+
+
 def model_facts(name: str) -> dict[str, Any]:
     """What the registry says about ``name`` that the trace does not: paper, year, reference top-1, notes."""
     if name.startswith(EXERCISE_PREFIX):
@@ -61,13 +94,10 @@ def model_facts(name: str) -> dict[str, Any]:
     from .summary import is_model_file
 
     if is_model_file(name):  # a model file (a pruned one's own widths): its model's facts, and the file named
+        from ..runtime.quantize import is_quantized_file, load_quantized
         from ..weights import read_weights
 
-        model = read_weights(name)[1].get("model_name")
-        if model is None:
-            from ..runtime.quantize import load_quantized
-
-            model = load_quantized(name).meta["model_name"]
+        model = (load_quantized(name).meta if is_quantized_file(name) else read_weights(name)[1]).get("model_name")
         return {**model_facts(model), "weights": os.path.basename(name)}
     info = model_info(name)
     return {"paper": info.paper, "year": info.year, "top1": info.top1, "source": info.source, "notes": info.notes}
@@ -158,8 +188,11 @@ def build(args: argparse.Namespace) -> tuple[str, str]:
     optimizer = getattr(args, "optimizer", "momentum")
     training = getattr(args, "training", False)
     data = getattr(args, "data", None)
-    if data and not weights:
+    if data and not weights and not compare:
         raise CnnzooError("--data shows what trained weights learned: give --weights too (a run's best.pt, or a tag)")
+    if data and compare and not all(map(is_model_file, compare)):
+        raise CnnzooError("--data with --compare measures model files (a run's best.pt, a pruned one, an int8 .onnx) "
+                          "on that dataset; registered names have no test top-1 of their own: give files")
     appendix = ""
     if weights:
         result, label, model = _with_weights(names[0], weights, args.input, args.dtype, training)
@@ -170,6 +203,8 @@ def build(args: argparse.Namespace) -> tuple[str, str]:
     facts = [model_facts(n) for n in names]  # after the analyses, which name an unknown model in one line
     if weights:
         facts[0]["weights"] = label
+    if compare and data:
+        appendix = tradeoff(results, data, getattr(args, "data_root", None), args.input)
     if getattr(args, "benchmark", None):
         for fact, result in zip(facts, results):
             fact["measured"] = measured(args.benchmark, result, getattr(args, "benchmark_batch", None))

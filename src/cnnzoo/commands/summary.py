@@ -275,7 +275,7 @@ def _plot_files(rows: list[dict], path: str) -> None:
 
     engines = [f"{r['engine']} {r['precision']}" for r in rows]
     mixed = len(set(engines)) > 1  # an int8 file runs in another engine than the checkpoints: say which ran each
-    points = [Point(os.path.basename(os.path.dirname(r["model"])) + "/" + os.path.basename(r["model"])
+    points = [Point(os.path.join(os.path.basename(os.path.dirname(r["model"])), os.path.basename(r["model"]))
                     + (f" ({engine})" if mixed else ""), r["infer_img_ms"], 100 * r["test_top1"],
                     round(r["file_mb"] * 1e6)) for r, engine in zip(rows, engines)]
     where = "each file's engine in its label" if mixed else engines[0]

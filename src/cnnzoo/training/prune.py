@@ -294,9 +294,9 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
     trained that long (at the fine-tuning rate, distilled where the rounds are) with the group-norm regulariser of
     :func:`sparsity_regularizer` at ``sparsity_reg``, in ``sparse/``, and the rounds prune what it learned.
 
-    The folder holds ``sparse/`` (with ``sparsity_epochs``), ``step-K/`` (each an ordinary training run, resumable), ``pruned-K.pt`` (round K's
-    pruned weights before fine-tuning), and at the end ``best.pt`` (the last round's fine-tuned weights)
-    and ``report.json``. Returns the report.
+    The folder holds ``sparse/`` (with ``sparsity_epochs``), ``step-K/`` (each an ordinary training run,
+    resumable), ``pruned-K.pt`` (round K's pruned weights before fine-tuning), and at the end ``best.pt`` (the
+    last round's fine-tuned weights) and ``report.json``. Returns the report.
     """
     from . import runfolder
     from .checkpoint import load_checkpoint, load_run_checkpoint, save_checkpoint

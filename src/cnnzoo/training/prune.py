@@ -300,7 +300,6 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
     """
     from . import runfolder
     from .checkpoint import load_checkpoint, load_run_checkpoint, save_checkpoint
-    from .config import TrainConfig
     from .fit import fit
     from .outputs import write_json
 
@@ -336,7 +335,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
             original_macs = count_macs(create_model(name, **unpruned_args(model)), input_shape)
         start_macs = count_macs(model, input_shape)
         targets = macs_targets(start_macs, original_macs, fraction, steps)
-        train = {**config, "data": data or config["data"], "epochs": epochs, "progress": False,
+        train = {**config, "model": name, "data": data or config["data"], "epochs": epochs, "progress": False,
                  "lr": lr if lr is not None else default_lr(config), "warmup_epochs": 0.0,
                  **({"data_root": data_root} if data_root else {}),
                  "seed": seed if seed is not None else config.get("seed", 0),
@@ -363,10 +362,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
             else:
                 log(f"sparsity training: {sparsity_epochs} epoch(s) with the group-norm regulariser at "
                     f"{sparsity_reg:g} (DepGraph's, Torch-Pruning's GroupNormPruner) in {sparse_dir}")
-                cfg = TrainConfig.from_dict({**train, "model": name, "out": str(sparse_dir), "epochs": sparsity_epochs,
-                                             **_from_pruned(config, path),
-                                             "model_kwargs": {**config.get("model_kwargs", {}),
-                                                              **_widths_of(ckpt["model_args"])}})
+                cfg = _stage_config({**train, "epochs": sparsity_epochs}, sparse_dir, path, ckpt["model_args"])
                 again = resume and (sparse_dir / "last.pt").is_file()
                 report = fit(cfg, resume=again, overwrite=not again, log=lambda s: log(f"  sparsity: {s}"),
                              init=ckpt["model"], teacher=tutor,
@@ -406,10 +402,7 @@ def prune_run(path: Path, fraction: float, *, importance: str = "l1", steps: int
                         f"target ({target / original_macs:.2%}): layers of the same width cross a multiple together, "
                         f"and {round_to} channels of a narrow layer are a large share of it; a smaller --round-to"
                         f"{', or fewer --steps,' if steps > 1 else ''} lands closer")
-            cfg = TrainConfig.from_dict({**train, "model": name, "out": str(step_dir),
-                                         **_from_pruned(config, pruned_file),
-                                         "model_kwargs": {**config.get("model_kwargs", {}),
-                                                          "widths": pruned["model_args"]["widths"]}})
+            cfg = _stage_config(train, step_dir, pruned_file, pruned["model_args"])
             report = fit(cfg, resume=again, overwrite=not again, log=lambda s, k=k: log(f"  round {k}: {s}"),
                          init=pruned["model"], teacher=tutor)
             current = load_checkpoint(step_dir / "best.pt")
@@ -453,9 +446,16 @@ def _from_pruned(config: dict[str, Any], pruned_file: Path) -> dict[str, Any]:
     return {"weights": str(pruned_file), "strategy": "full", "head_epochs": 0, "reinit": False}
 
 
-def _widths_of(model_args: dict[str, Any]) -> dict[str, Any]:
-    """The width map of an already pruned network's arguments, as ``model_kwargs`` (none for an unpruned one)."""
-    return {"widths": model_args["widths"]} if "widths" in model_args else {}
+def _stage_config(train: dict[str, Any], out: Path, weights: Path, model_args: dict[str, Any]):
+    """The training config of one stage of a pruning run (``train``: the run's config with the pruning run's
+    changes) in ``out``, starting from the network of ``weights`` whose arguments are ``model_args`` (its width
+    map, where it has been pruned)."""
+    from .config import TrainConfig
+
+    widths = {"widths": model_args["widths"]} if "widths" in model_args else {}
+    return TrainConfig.from_dict({**train, "out": str(out),
+                                  **_from_pruned(train, weights),
+                                  "model_kwargs": {**train.get("model_kwargs", {}), **widths}})
 
 
 def _on_data(config: dict[str, Any], data: str | None, data_root: str | None):
